@@ -1,0 +1,33 @@
+# gvisor-containerd-shim
+GO ?= go
+BIN := bin
+SHIM := $(BIN)/gvisor-containerd-shim
+# Debian packages the tests and the demo use as real peers.
+PACKAGES := containerd runc runsc busybox-static
+TEST_FLAGS ?= -count=1 -timeout 40m
+
+.PHONY: all build setup test bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(SHIM) ./cmd/gvisor-containerd-shim
+
+# Installs the system packages the tests need when any is missing.
+setup:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./publisher/ ./compat/
+
+clean:
+	rm -rf $(BIN)
