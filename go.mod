@@ -3,6 +3,7 @@ module github.com/google/gvisor-containerd-shim
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/containerd/containerd v1.6.38
 	github.com/containerd/typeurl v1.0.2
 	github.com/gogo/protobuf v1.3.2
