@@ -1,0 +1,438 @@
+// Package publisher delivers a shim's events to containerd over one
+// persistent connection to its events API: ttrpc Forward on
+// <address>.ttrpc, or gRPC Forward on <address>, with the fork path of
+// package compat as the last resort.
+//
+// Publish only enqueues. One sender goroutine keeps one request in flight,
+// because containerd serves each request in its own goroutine and two in
+// flight may reach subscribers in either order. A failed send is retried at
+// the head of the queue until it is acknowledged: events are never dropped
+// and never reordered. The only duplicate possible is the event in flight
+// when a connection breaks or a request times out: its fate is unknown, so
+// it is sent again.
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/identifiers"
+	"github.com/containerd/containerd/log"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/typeurl"
+)
+
+// Mode selects the transport.
+type Mode string
+
+const (
+	// ModeAuto starts with ttrpc, moves to gRPC when the daemon answers
+	// without a ttrpc listener or events service, and to the fork fallback
+	// when gRPC lacks the service too. A daemon that is down is an outage,
+	// never a reason to move.
+	ModeAuto  Mode = "auto"
+	ModeTTRPC Mode = "ttrpc"
+	ModeGRPC  Mode = "grpc"
+	ModeExec  Mode = "exec"
+)
+
+// ParseMode checks a mode name; "" means ModeAuto.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return ModeAuto, nil
+	case ModeAuto, ModeTTRPC, ModeGRPC, ModeExec:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown publisher mode %q (want auto, ttrpc, grpc or exec)", s)
+}
+
+const (
+	DefaultQueueSize      = 4096
+	DefaultRequestTimeout = 5 * time.Second
+	DefaultMaxBackoff     = 2 * time.Second
+	initialBackoff        = 10 * time.Millisecond
+)
+
+// Config configures a Publisher. Zero values take the defaults.
+type Config struct {
+	Address        string        // containerd's gRPC socket; ttrpc is Address + ".ttrpc"
+	Mode           Mode          // "" means ModeAuto
+	QueueSize      int           // events waiting for delivery before Publish blocks
+	RequestTimeout time.Duration // bound on one dial, request or ping
+	MaxBackoff     time.Duration // cap of the exponential reconnect backoff
+	Fallback       Forwarder     // fork path: required by ModeExec, auto's last resort
+}
+
+// Stats is a snapshot of the publisher's counters.
+type Stats struct {
+	Published  uint64 // events accepted by Publish
+	Delivered  uint64 // events acknowledged by the daemon
+	Retries    uint64 // sends or connection attempts repeated after a failure
+	Reconnects uint64 // connections established after the first
+	Transport  string // transport in use: ttrpc, grpc or exec
+	QueueDepth int    // events accepted but not yet acknowledged
+	LastError  string // most recent delivery error, "" if none yet
+}
+
+// Publisher implements containerd's events.Publisher. Create it with New.
+type Publisher struct {
+	cfg   Config
+	queue *queue
+
+	stop    chan struct{} // closed by Close to end the sender
+	stopped chan struct{} // closed when the sender has returned
+	runCtx  context.Context
+	cancel  context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu         sync.Mutex // guards the fields below, written by the sender
+	kind       Mode       // transport in use (never ModeAuto)
+	retries    uint64
+	reconnects uint64
+	connected  bool // a connection was established at least once
+	lastErr    error
+
+	// Owned by the sender goroutine.
+	conn      transport
+	needPing  bool
+	backoff   time.Duration
+}
+
+var _ events.Publisher = (*Publisher)(nil)
+
+// New validates cfg and starts the sender. It does not connect: the first
+// event does, so a shim that never publishes never dials.
+func New(cfg Config) (*Publisher, error) {
+	mode, err := ParseMode(string(cfg.Mode))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Mode = mode
+	if cfg.Address == "" && mode != ModeExec {
+		return nil, errors.New("publisher: containerd address is empty")
+	}
+	if mode == ModeExec && cfg.Fallback == nil {
+		return nil, errors.New("publisher: mode exec needs a fork fallback")
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	kind := mode
+	if mode == ModeAuto {
+		kind = ModeTTRPC
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Publisher{
+		cfg:     cfg,
+		queue:   newQueue(cfg.QueueSize),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		runCtx:  ctx,
+		cancel:  cancel,
+		kind:    kind,
+	}
+	go p.run()
+	return p, nil
+}
+
+// Publish enqueues an event for delivery and returns without waiting for
+// the network. The namespace comes from ctx. When the queue is full it waits
+// for room until ctx ends, then fails: an event is never dropped silently.
+func (p *Publisher) Publish(ctx context.Context, topic string, event events.Event) error {
+	now := time.Now().UTC()
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	// containerd rejects these; refusing them here keeps a poison event from
+	// blocking the queue forever.
+	if err := identifiers.Validate(ns); err != nil {
+		return fmt.Errorf("publish %s: invalid namespace: %w", topic, err)
+	}
+	if err := validateTopic(topic); err != nil {
+		return fmt.Errorf("publish: invalid topic %q: %w", topic, err)
+	}
+	if event == nil {
+		return fmt.Errorf("publish %s: nil event", topic)
+	}
+	encoded, err := typeurl.MarshalAny(event)
+	if err != nil {
+		return fmt.Errorf("publish %s: marshal event: %w", topic, err)
+	}
+	if err := p.queue.push(ctx, &envelope{timestamp: now, namespace: ns, topic: topic, event: encoded}); err != nil {
+		err = fmt.Errorf("publish %s: %w", topic, err)
+		log.G(ctx).WithError(err).Error("event not published")
+		return err
+	}
+	return nil
+}
+
+func validateTopic(topic string) error {
+	if len(topic) < 2 || topic[0] != '/' {
+		return errors.New("must start with '/' and have at least one component")
+	}
+	for _, c := range strings.Split(topic[1:], "/") {
+		if err := identifiers.Validate(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush returns once every event published before the call has been
+// acknowledged by the daemon. When ctx ends first, the error says how many
+// are still pending.
+func (p *Publisher) Flush(ctx context.Context) error {
+	return p.queue.flush(ctx)
+}
+
+// Close refuses new events, flushes until ctx ends, then stops the sender
+// and closes the connection. Events still pending are reported in the error.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.queue.close()
+		p.closeErr = p.Flush(ctx)
+		close(p.stop)
+		p.cancel()
+		<-p.stopped
+		if p.conn != nil {
+			p.conn.close()
+		}
+		entry := p.statsEntry()
+		if p.closeErr != nil {
+			entry.WithError(p.closeErr).Error("publisher closed with events undelivered")
+		} else {
+			entry.Info("publisher closed")
+		}
+	})
+	return p.closeErr
+}
+
+// Stats returns the current counters.
+func (p *Publisher) Stats() Stats {
+	enqueued, delivered, depth := p.queue.counts()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{
+		Published:  enqueued,
+		Delivered:  delivered,
+		Retries:    p.retries,
+		Reconnects: p.reconnects,
+		Transport:  string(p.kind),
+		QueueDepth: depth,
+	}
+	if p.lastErr != nil {
+		s.LastError = p.lastErr.Error()
+	}
+	return s
+}
+
+func (p *Publisher) statsEntry() *log.Entry {
+	s := p.Stats()
+	return log.L.WithFields(log.Fields{
+		"transport":  s.Transport,
+		"published":  s.Published,
+		"delivered":  s.Delivered,
+		"retries":    s.Retries,
+		"reconnects": s.Reconnects,
+		"queued":     s.QueueDepth,
+		"last_error": s.LastError,
+	})
+}
+
+// run is the sender: one envelope at a time, in queue order.
+func (p *Publisher) run() {
+	defer close(p.stopped)
+	for {
+		env := p.queue.head(p.stop)
+		if env == nil || !p.deliver(env) {
+			return
+		}
+		p.queue.ack()
+	}
+}
+
+// deliver sends env until the daemon acknowledges it; false means the
+// publisher is stopping.
+func (p *Publisher) deliver(env *envelope) bool {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			p.mu.Lock()
+			p.retries++
+			p.mu.Unlock()
+			if !p.sleepBackoff() {
+				return false
+			}
+		}
+		if p.conn == nil {
+			conn, err := p.connect()
+			if err != nil {
+				p.fail(err)
+				continue
+			}
+			p.conn = conn
+		}
+		if p.needPing {
+			ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.RequestTimeout)
+			err := p.conn.ping(ctx)
+			cancel()
+			if err != nil {
+				p.fail(fmt.Errorf("%s daemon not answering: %w", p.transport(), err))
+				p.disconnect()
+				continue
+			}
+			p.needPing = false
+		}
+		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.RequestTimeout)
+		err := p.conn.forward(ctx, env)
+		cancel()
+		if err == nil {
+			p.backoff = 0
+			return true
+		}
+		if p.runCtx.Err() != nil {
+			return false
+		}
+		if isUnimplemented(err) && p.downgrade(err) {
+			attempt = -1 // a new transport is not a retry
+			continue
+		}
+		p.fail(fmt.Errorf("%s forward %s: %w", p.transport(), env.topic, err))
+		// The daemon may have received the event: make sure it answers
+		// before sending it again, so a hung daemon does not pile up copies.
+		p.needPing = true
+		if !errors.Is(err, context.DeadlineExceeded) {
+			p.disconnect()
+		}
+	}
+}
+
+func (p *Publisher) transport() Mode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kind
+}
+
+// connect dials the current transport. In auto mode a missing or refusing
+// ttrpc socket while the gRPC socket answers means the daemon serves no
+// ttrpc: move to gRPC. Both absent is an outage: keep the transport.
+func (p *Publisher) connect() (transport, error) {
+	ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.RequestTimeout)
+	defer cancel()
+	var (
+		conn transport
+		err  error
+	)
+	switch kind := p.transport(); kind {
+	case ModeTTRPC:
+		conn, err = dialTTRPC(ctx, p.cfg.Address+".ttrpc")
+		if err != nil && p.cfg.Mode == ModeAuto && isAbsent(err) {
+			if g, gerr := dialGRPC(ctx, p.cfg.Address); gerr == nil {
+				p.switchTo(ModeGRPC, fmt.Sprintf("no ttrpc listener (%v) while gRPC answers", err))
+				conn, err = g, nil
+			}
+		}
+	case ModeGRPC:
+		conn, err = dialGRPC(ctx, p.cfg.Address)
+	case ModeExec:
+		conn = execTransport{fallback: p.cfg.Fallback}
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	first := !p.connected
+	if !first {
+		p.reconnects++
+	}
+	p.connected = true
+	kind := p.kind
+	p.mu.Unlock()
+	entry := log.L.WithField("transport", kind).WithField("address", p.cfg.Address)
+	if first {
+		entry.Info("publisher connected")
+	} else {
+		entry.Debug("publisher reconnected")
+		p.statsEntry().Debug("publisher stats")
+	}
+	return conn, nil
+}
+
+// downgrade moves auto mode one step down after an Unimplemented answer.
+func (p *Publisher) downgrade(err error) bool {
+	if p.cfg.Mode != ModeAuto {
+		return false
+	}
+	switch p.transport() {
+	case ModeTTRPC:
+		p.switchTo(ModeGRPC, fmt.Sprintf("ttrpc events service unimplemented: %v", err))
+	case ModeGRPC:
+		if p.cfg.Fallback == nil {
+			return false
+		}
+		p.switchTo(ModeExec, fmt.Sprintf("gRPC events service unimplemented: %v", err))
+	default:
+		return false
+	}
+	p.disconnect()
+	p.needPing = false
+	return true
+}
+
+func (p *Publisher) switchTo(kind Mode, why string) {
+	p.mu.Lock()
+	from := p.kind
+	p.kind = kind
+	p.mu.Unlock()
+	log.L.WithFields(log.Fields{"from": from, "transport": kind, "reason": why}).Warn("publisher changed transport")
+}
+
+func (p *Publisher) disconnect() {
+	if p.conn != nil {
+		p.conn.close()
+		p.conn = nil
+	}
+}
+
+func (p *Publisher) fail(err error) {
+	p.mu.Lock()
+	p.lastErr = err
+	p.mu.Unlock()
+	log.L.WithError(err).Debug("event delivery failed; will retry")
+}
+
+// sleepBackoff waits a capped, jittered exponential delay; false when the
+// publisher is stopping.
+func (p *Publisher) sleepBackoff() bool {
+	if p.backoff == 0 {
+		p.backoff = initialBackoff
+	} else if p.backoff *= 2; p.backoff > p.cfg.MaxBackoff {
+		p.backoff = p.cfg.MaxBackoff
+	}
+	// ±25% jitter keeps many shims from reconnecting in lockstep after a
+	// daemon restart.
+	d := p.backoff*3/4 + time.Duration(rand.Int64N(int64(p.backoff/2)+1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
