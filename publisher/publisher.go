@@ -102,9 +102,9 @@ type Publisher struct {
 	lastErr    error
 
 	// Owned by the sender goroutine.
-	conn      transport
-	needPing  bool
-	backoff   time.Duration
+	conn     transport
+	needPing bool
+	backoff  time.Duration
 }
 
 var _ events.Publisher = (*Publisher)(nil)
