@@ -1,0 +1,364 @@
+// Package runsc runs the runsc command (gVisor's OCI runtime) for the shim:
+// it builds each command line from the runtime root, the log file and the
+// [runsc_config] flags, starts it through a process monitor (the shim is a
+// subreaper, so its children must be reaped by one reaper), and turns a
+// failure into an error that carries runsc's own message from its log.
+package runsc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/sys/reaper"
+	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// DefaultCommand is the runtime binary used when containerd names none.
+const DefaultCommand = "runsc"
+
+// Runsc runs runsc commands for one container.
+type Runsc struct {
+	// Command is the runsc binary (name or path).
+	Command string
+	// Root is runsc's state directory (--root).
+	Root string
+	// Log is runsc's log file (--log, JSON format); failures are explained
+	// from its last error entry.
+	Log string
+	// Flags are extra global flags, already in "--key=value" form.
+	Flags []string
+	// Monitor starts and waits for the commands; reaper.Default when nil.
+	Monitor runc.ProcessMonitor
+}
+
+// New returns a Runsc for container id. config holds [runsc_config]
+// entries; each becomes the global flag --key=value, with %ID% in the
+// value replaced by id.
+func New(command, root, logPath, id string, config map[string]string) *Runsc {
+	if command == "" {
+		command = DefaultCommand
+	}
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	flags := make([]string, 0, len(keys))
+	for _, k := range keys {
+		flags = append(flags, "--"+k+"="+strings.ReplaceAll(config[k], "%ID%", id))
+	}
+	return &Runsc{Command: command, Root: root, Log: logPath, Flags: flags}
+}
+
+func (r *Runsc) monitor() runc.ProcessMonitor {
+	if r.Monitor != nil {
+		return r.Monitor
+	}
+	return reaper.Default
+}
+
+func (r *Runsc) globalArgs() []string {
+	var args []string
+	if r.Root != "" {
+		args = append(args, "--root", r.Root)
+	}
+	if r.Log != "" {
+		args = append(args, "--log", r.Log, "--log-format", "json")
+	}
+	return append(args, r.Flags...)
+}
+
+func (r *Runsc) command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, r.Command, append(r.globalArgs(), args...)...)
+}
+
+// Error is a failed runsc command.
+type Error struct {
+	Args []string // the subcommand and its arguments
+	Err  error    // how the process failed
+	Msg  string   // runsc's own last error message, if any
+}
+
+func (e *Error) Error() string {
+	if e.Msg != "" {
+		return fmt.Sprintf("runsc %s: %s", e.Args[0], e.Msg)
+	}
+	return fmt.Sprintf("runsc %s: %v", e.Args[0], e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// run runs cmd to completion and returns its stdout. On failure the error
+// carries runsc's message from the log (or its stderr).
+func (r *Runsc) run(cmd *exec.Cmd, rio runc.IO) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	if rio != nil {
+		rio.Set(cmd)
+	} else {
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	}
+	logOffset := r.logSize()
+	ec, err := r.monitor().Start(cmd)
+	if err != nil {
+		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: startFailure(r.Command, err)}
+	}
+	if rio != nil {
+		if c, ok := rio.(runc.StartCloser); ok {
+			if err := c.CloseAfterStart(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	status, err := r.monitor().Wait(cmd, ec)
+	if err == nil && status != 0 {
+		err = fmt.Errorf("exit status %d", status)
+	}
+	if err != nil {
+		msg := r.logError(logOffset)
+		if msg == "" {
+			msg = lastLine(stderr.String())
+		}
+		return stdout.Bytes(), &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: msg}
+	}
+	return stdout.Bytes(), nil
+}
+
+func startFailure(command string, err error) string {
+	if os.IsNotExist(err) || err == exec.ErrNotFound || strings.Contains(err.Error(), exec.ErrNotFound.Error()) {
+		return fmt.Sprintf("runtime binary %q not found (is gVisor's runsc installed?)", command)
+	}
+	return err.Error()
+}
+
+func (r *Runsc) logSize() int64 {
+	if r.Log == "" {
+		return 0
+	}
+	fi, err := os.Stat(r.Log)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logError returns the message of the last error entry runsc wrote to its
+// JSON log after offset.
+func (r *Runsc) logError(offset int64) string {
+	if r.Log == "" {
+		return ""
+	}
+	f, err := os.Open(r.Log)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	var msg string
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var entry struct {
+			Msg   string `json:"msg"`
+			Level string `json:"level"`
+		}
+		if json.Unmarshal(line, &entry) != nil {
+			continue
+		}
+		if entry.Level == "error" || entry.Level == "fatal" {
+			msg = entry.Msg
+		}
+	}
+	return msg
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// CreateOpts are the options of Create and Restore.
+type CreateOpts struct {
+	PidFile string
+	// ConsoleSocket receives the terminal's master; nil without a terminal.
+	ConsoleSocket runc.ConsoleSocket
+	// IO becomes the container's stdio when there is no terminal.
+	IO runc.IO
+}
+
+func (o *CreateOpts) args() []string {
+	var args []string
+	if o.PidFile != "" {
+		args = append(args, "--pid-file", o.PidFile)
+	}
+	if o.ConsoleSocket != nil {
+		args = append(args, "--console-socket", o.ConsoleSocket.Path())
+	}
+	return args
+}
+
+// Create runs `runsc create`: the sandbox is up, the container not started.
+func (r *Runsc) Create(ctx context.Context, id, bundle string, opts *CreateOpts) error {
+	args := append([]string{"create", "--bundle", bundle}, opts.args()...)
+	_, err := r.run(r.command(ctx, append(args, id)...), opts.IO)
+	return err
+}
+
+// Restore runs `runsc restore --detach`: the container is created from the
+// checkpoint image and running when it returns.
+func (r *Runsc) Restore(ctx context.Context, id, bundle, imagePath string, opts *CreateOpts) error {
+	args := append([]string{"restore", "--detach", "--bundle", bundle, "--image-path", imagePath}, opts.args()...)
+	_, err := r.run(r.command(ctx, append(args, id)...), opts.IO)
+	return err
+}
+
+// Start runs `runsc start`.
+func (r *Runsc) Start(ctx context.Context, id string) error {
+	_, err := r.run(r.command(ctx, "start", id), nil)
+	return err
+}
+
+// ExecOpts are the options of Exec.
+type ExecOpts struct {
+	PidFile         string
+	InternalPidFile string
+	ConsoleSocket   runc.ConsoleSocket
+	IO              runc.IO
+}
+
+// Exec runs `runsc exec --detach` with spec written to a process file next
+// to the pid file.
+func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) error {
+	f, err := os.CreateTemp(filepath.Dir(opts.PidFile), "process-*.json")
+	if err != nil {
+		return fmt.Errorf("writing process spec: %w", err)
+	}
+	defer os.Remove(f.Name())
+	err = json.NewEncoder(f).Encode(spec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing process spec: %w", err)
+	}
+	args := []string{"exec", "--detach", "--process", f.Name(), "--pid-file", opts.PidFile}
+	if opts.InternalPidFile != "" {
+		args = append(args, "--internal-pid-file", opts.InternalPidFile)
+	}
+	if opts.ConsoleSocket != nil {
+		args = append(args, "--console-socket", opts.ConsoleSocket.Path())
+	}
+	_, err = r.run(r.command(ctx, append(args, id)...), opts.IO)
+	return err
+}
+
+// Wait runs `runsc wait` until the container's init (pid <= 0) or the
+// process with the container-internal pid exits, and returns its exit
+// status (128+signal when killed by a signal). Cancelling ctx does not stop
+// it: it outlives the RPC that starts it, as long as the process runs.
+func (r *Runsc) Wait(ctx context.Context, id string, pid int) (int, error) {
+	args := []string{"wait"}
+	if pid > 0 {
+		args = append(args, "--pid", strconv.Itoa(pid))
+	}
+	out, err := r.run(r.command(context.WithoutCancel(ctx), append(args, id)...), nil)
+	if err != nil {
+		return -1, err
+	}
+	var res struct {
+		ExitStatus int `json:"exitStatus"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return -1, fmt.Errorf("runsc wait: unexpected output %q: %w", out, err)
+	}
+	return res.ExitStatus, nil
+}
+
+// Kill runs `runsc kill`; all sends sig to every process of the container,
+// pid > 0 only to that process (a pid in the sandbox's root namespace).
+func (r *Runsc) Kill(ctx context.Context, id string, sig int, all bool, pid int) error {
+	args := []string{"kill"}
+	if all {
+		args = append(args, "--all")
+	}
+	if pid > 0 {
+		args = append(args, "--pid", strconv.Itoa(pid))
+	}
+	_, err := r.run(r.command(ctx, append(args, id, strconv.Itoa(sig))...), nil)
+	return err
+}
+
+// Delete runs `runsc delete`.
+func (r *Runsc) Delete(ctx context.Context, id string, force bool) error {
+	args := []string{"delete"}
+	if force {
+		args = append(args, "--force")
+	}
+	_, err := r.run(r.command(ctx, append(args, id)...), nil)
+	return err
+}
+
+// State runs `runsc state`.
+func (r *Runsc) State(ctx context.Context, id string) (*runc.Container, error) {
+	out, err := r.run(r.command(ctx, "state", id), nil)
+	if err != nil {
+		return nil, err
+	}
+	var c runc.Container
+	if err := json.Unmarshal(out, &c); err != nil {
+		return nil, fmt.Errorf("runsc state: unexpected output %q: %w", out, err)
+	}
+	return &c, nil
+}
+
+// Ps runs `runsc ps --format json` and returns the container's pids.
+func (r *Runsc) Ps(ctx context.Context, id string) ([]int, error) {
+	out, err := r.run(r.command(ctx, "ps", "--format", "json", id), nil)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		return nil, fmt.Errorf("runsc ps: unexpected output %q: %w", out, err)
+	}
+	return pids, nil
+}
+
+// Pause runs `runsc pause`.
+func (r *Runsc) Pause(ctx context.Context, id string) error {
+	_, err := r.run(r.command(ctx, "pause", id), nil)
+	return err
+}
+
+// Resume runs `runsc resume`.
+func (r *Runsc) Resume(ctx context.Context, id string) error {
+	_, err := r.run(r.command(ctx, "resume", id), nil)
+	return err
+}
+
+// Checkpoint runs `runsc checkpoint` into imagePath; without leaveRunning
+// the container stops.
+func (r *Runsc) Checkpoint(ctx context.Context, id, imagePath string, leaveRunning bool) error {
+	args := []string{"checkpoint", "--image-path", imagePath}
+	if leaveRunning {
+		args = append(args, "--leave-running")
+	}
+	_, err := r.run(r.command(ctx, append(args, id)...), nil)
+	return err
+}
