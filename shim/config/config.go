@@ -1,0 +1,163 @@
+// Package config reads the shim's TOML configuration file (-config, by
+// default /etc/containerd/runsc.toml): the runc shim used by the runc-exec
+// hack, the runsc global flags and the event publisher's settings.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/gvisor-containerd-shim/publisher"
+)
+
+// DefaultPath is where the shim looks for its config unless -config says otherwise.
+const DefaultPath = "/etc/containerd/runsc.toml"
+
+// IDPlaceholder in a [runsc_config] value is replaced by the container id,
+// so that e.g. debug-log = "/var/log/runsc/%ID%/" gives each container its
+// own log directory.
+const IDPlaceholder = "%ID%"
+
+// Config is the content of the shim's config file. The zero value is the
+// configuration of a missing file.
+type Config struct {
+	// RuncShim is the shim the runc-exec hack execs; empty means
+	// containerd-shim from PATH.
+	RuncShim string
+	// RunscConfig holds runsc global flags: each entry becomes --key=value.
+	RunscConfig map[string]string
+	// Publisher configures how events reach containerd.
+	Publisher PublisherConfig
+}
+
+// PublisherConfig is the [publisher] table. Zero values mean the
+// publisher's (or the service's) defaults.
+type PublisherConfig struct {
+	Mode           publisher.Mode
+	QueueSize      int
+	RequestTimeout time.Duration
+	// FlushTimeout bounds how long the init's Delete, and the shim's exit on
+	// SIGTERM, wait for queued events to reach containerd.
+	FlushTimeout time.Duration
+}
+
+// file mirrors the TOML layout; its field types validate values while
+// decoding so that errors carry the TOML line and key.
+type file struct {
+	RuncShim    string            `toml:"runc_shim"`
+	RunscConfig map[string]string `toml:"runsc_config"`
+	Publisher   struct {
+		Mode           mode     `toml:"mode"`
+		QueueSize      int      `toml:"queue_size"`
+		RequestTimeout duration `toml:"request_timeout"`
+		FlushTimeout   duration `toml:"flush_timeout"`
+	} `toml:"publisher"`
+}
+
+type mode publisher.Mode
+
+func (m *mode) UnmarshalText(b []byte) error {
+	parsed, err := publisher.ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = mode(parsed)
+	return nil
+}
+
+// duration accepts only strings such as "5s": a bare TOML integer would
+// otherwise silently mean nanoseconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	parsed, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"5s\", \"250ms\")", b)
+	}
+	if parsed < 0 {
+		return fmt.Errorf("duration %q must not be negative", b)
+	}
+	*d = duration(parsed)
+	return nil
+}
+
+// Load reads the config file at path. A missing file returns an error that
+// satisfies errors.Is(err, fs.ErrNotExist); callers treat it as the zero
+// Config. Every other error names the file and the offending line or key.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data, the content of the file at path (used in errors only).
+func Parse(path string, data []byte) (Config, error) {
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %s", path, describe(err))
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = fmt.Sprintf("%q", k.String())
+		}
+		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	if f.Publisher.QueueSize < 0 {
+		return Config{}, fmt.Errorf("config %s: key \"publisher.queue_size\": must not be negative, got %d", path, f.Publisher.QueueSize)
+	}
+	for k := range f.RunscConfig {
+		if k == "" || strings.HasPrefix(k, "-") {
+			return Config{}, fmt.Errorf("config %s: key \"runsc_config.%s\": runsc flag names are written without dashes", path, k)
+		}
+	}
+	return Config{
+		RuncShim:    f.RuncShim,
+		RunscConfig: f.RunscConfig,
+		Publisher: PublisherConfig{
+			Mode:           publisher.Mode(f.Publisher.Mode),
+			QueueSize:      f.Publisher.QueueSize,
+			RequestTimeout: time.Duration(f.Publisher.RequestTimeout),
+			FlushTimeout:   time.Duration(f.Publisher.FlushTimeout),
+		},
+	}, nil
+}
+
+// describe renders a toml error on one line: the library's message already
+// names the line and the last key, but a ParseError from a value's
+// UnmarshalText only carries them in fields.
+func describe(err error) string {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	msg := strings.ReplaceAll(pe.Message, "\n", " ")
+	if pe.LastKey == "" {
+		return fmt.Sprintf("line %d: %s", pe.Position.Line, msg)
+	}
+	return fmt.Sprintf("line %d: key %q: %s", pe.Position.Line, pe.LastKey, msg)
+}
+
+// RunscFlags turns [runsc_config] entries into runsc global flags for the
+// container id: --key=value in key order, with IDPlaceholder in values
+// replaced by id. The service prepends them to every runsc command.
+func RunscFlags(runscConfig map[string]string, id string) []string {
+	keys := make([]string, 0, len(runscConfig))
+	for k := range runscConfig {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	flags := make([]string, 0, len(keys))
+	for _, k := range keys {
+		flags = append(flags, "--"+k+"="+strings.ReplaceAll(runscConfig[k], IDPlaceholder, id))
+	}
+	return flags
+}
