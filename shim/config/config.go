@@ -137,7 +137,7 @@ func Parse(path string, data []byte) (Config, error) {
 func describe(err error) string {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
-		return err.Error()
+		return strings.TrimPrefix(err.Error(), "toml: ")
 	}
 	msg := strings.ReplaceAll(pe.Message, "\n", " ")
 	if pe.LastKey == "" {

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gvisor-containerd-shim/publisher"
+)
+
+func testdata(name string) string {
+	return filepath.Join("..", "..", "testdata", "config", name)
+}
+
+func TestLoadValid(t *testing.T) {
+	got, err := Load(testdata("valid.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		RuncShim: "/usr/bin/containerd-shim",
+		RunscConfig: map[string]string{
+			"debug":     "true",
+			"debug-log": "/var/log/runsc/%ID%/",
+			"network":   "none",
+		},
+		Publisher: PublisherConfig{
+			Mode:           publisher.ModeTTRPC,
+			QueueSize:      1024,
+			RequestTimeout: 2 * time.Second,
+			FlushTimeout:   10 * time.Second,
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load(valid.toml):\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoadEmptyIsDefaults(t *testing.T) {
+	got, err := Load(testdata("empty.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, Config{}) {
+		t.Fatalf("empty file gave %+v, want the zero Config", got)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "runsc.toml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: got %v, want an error satisfying errors.Is(err, fs.ErrNotExist)", err)
+	}
+}
+
+// Every bad file gives a one-line error that names the file and enough of
+// the place (line and/or key) for the operator to fix it.
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"malformed.toml", []string{"line 4"}},
+		{"unknown-key.toml", []string{`unknown key "publisher.queue_sise"`}},
+		{"unknown-top-key.toml", []string{`unknown key "runsc_shim"`}},
+		{"wrong-type.toml", []string{"line 3", "publisher.queue_size", "incompatible types"}},
+		{"wrong-type-runsc.toml", []string{"line 3", "runsc_config.debug", "incompatible types"}},
+		{"bad-mode.toml", []string{"line 2", `key "publisher.mode"`, "carrier-pigeon"}},
+		{"bad-duration.toml", []string{"line 2", `key "publisher.request_timeout"`, "invalid duration"}},
+		{"negative-queue.toml", []string{`key "publisher.queue_size"`, "negative"}},
+		{"dashed-runsc-key.toml", []string{`key "runsc_config.--network"`, "without dashes"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := testdata(tc.file)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s) succeeded, want an error", tc.file)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans several lines: %q", msg)
+			}
+			for _, want := range append([]string{path}, tc.want...) {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not mention %q", msg, want)
+				}
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a bad file must not look like a missing one: %v", err)
+			}
+		})
+	}
+}
+
+func TestRunscFlags(t *testing.T) {
+	got := RunscFlags(map[string]string{
+		"network":   "none",
+		"debug-log": "/var/log/runsc/%ID%/%ID%.log",
+		"debug":     "true",
+	}, "c1")
+	want := []string{"--debug=true", "--debug-log=/var/log/runsc/c1/c1.log", "--network=none"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RunscFlags = %q, want %q", got, want)
+	}
+	if got := RunscFlags(nil, "c1"); len(got) != 0 {
+		t.Fatalf("RunscFlags(nil) = %q, want none", got)
+	}
+}
