@@ -1,0 +1,267 @@
+package publisher
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/runtime"
+)
+
+func newPublisher(t testing.TB, cfg Config) *Publisher {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	})
+	return p
+}
+
+func publishSeq(t testing.TB, p *Publisher, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := p.Publish(nsCtx(), runtime.TaskExitEventTopic, seqEvent(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+}
+
+func flush(t testing.TB, p *Publisher, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v (stats %+v)", err, p.Stats())
+	}
+}
+
+func seqs(t testing.TB, envs []*events.Envelope) []int {
+	out := make([]int, len(envs))
+	for i, e := range envs {
+		out[i] = seqOf(t, e)
+	}
+	return out
+}
+
+func TestTenThousandInOrder(t *testing.T) {
+	const n = 10000
+	for _, mode := range []Mode{ModeTTRPC, ModeGRPC} {
+		t.Run(string(mode), func(t *testing.T) {
+			addr := newAddress(t)
+			srv := startServer(t, addr, serverOpts{})
+			got := srv.subscribe(t)
+			p := newPublisher(t, Config{Address: addr, Mode: mode})
+			publishSeq(t, p, 0, n)
+			flush(t, p, time.Minute)
+			envs := got.waitFor(t, n, 10*time.Second)
+			if d := checkSequence(t, seqs(t, envs), n); d != 0 {
+				t.Fatalf("%d duplicates without any fault", d)
+			}
+			for _, e := range envs {
+				if e.Namespace != "test-ns" || e.Topic != runtime.TaskExitEventTopic {
+					t.Fatalf("envelope namespace %q topic %q", e.Namespace, e.Topic)
+				}
+			}
+			s := p.Stats()
+			if s.Published != n || s.Delivered != n || s.QueueDepth != 0 || s.Transport != string(mode) {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// The daemon goes away mid-stream and comes back 2 s later on the same
+// socket: nothing is lost or reordered, and only the event in flight may
+// arrive twice.
+func TestServerRestartMidStream(t *testing.T) {
+	const n = 3000
+	for _, mode := range []Mode{ModeTTRPC, ModeGRPC} {
+		t.Run(string(mode), func(t *testing.T) {
+			addr := newAddress(t)
+			srv := startServer(t, addr, serverOpts{})
+			got := srv.subscribe(t)
+			p := newPublisher(t, Config{Address: addr, Mode: mode, MaxBackoff: 200 * time.Millisecond})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; i < n; i++ {
+					p.Publish(nsCtx(), runtime.TaskExitEventTopic, seqEvent(i))
+					if i%100 == 0 {
+						time.Sleep(5 * time.Millisecond) // a stream, not one burst
+					}
+				}
+			}()
+			got.waitFor(t, 500, 10*time.Second)
+			srv.stop()
+			stoppedAt := got.len()
+			time.Sleep(2 * time.Second)
+			if got.len() != stoppedAt {
+				t.Fatalf("events arrived while the server was down")
+			}
+			srv.serve(serverOpts{})
+			<-done
+			flush(t, p, 30*time.Second)
+			envs := got.waitFor(t, n, 10*time.Second)
+			time.Sleep(100 * time.Millisecond) // let stray duplicates show
+			envs = got.waitFor(t, len(envs), time.Second)
+			dups := checkSequence(t, seqs(t, envs), n)
+			if dups > 1 {
+				t.Fatalf("%d duplicates; at most the one in flight may repeat", dups)
+			}
+			s := p.Stats()
+			if s.Reconnects < 1 || s.Retries < 1 || s.LastError == "" {
+				t.Fatalf("stats do not show the outage: %+v", s)
+			}
+			t.Logf("stopped after %d events; duplicates %d; stats %+v", stoppedAt, dups, s)
+		})
+	}
+}
+
+func TestAutoSelectsTransport(t *testing.T) {
+	cases := []struct {
+		name string
+		opts serverOpts
+		want Mode
+	}{
+		{"both", serverOpts{}, ModeTTRPC},
+		{"grpc only", serverOpts{noTTRPC: true}, ModeGRPC},
+		{"ttrpc without events service", serverOpts{ttrpcUnimplemented: true}, ModeGRPC},
+		{"neither implements events", serverOpts{ttrpcUnimplemented: true, grpcUnimplemented: true}, ModeExec},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			addr := newAddress(t)
+			srv := startServer(t, addr, c.opts)
+			got := srv.subscribe(t)
+			fork := &recordingForwarder{}
+			p := newPublisher(t, Config{Address: addr, Fallback: fork})
+			publishSeq(t, p, 0, 50)
+			flush(t, p, 10*time.Second)
+			if s := p.Stats(); s.Transport != string(c.want) {
+				t.Fatalf("transport %s, want %s (stats %+v)", s.Transport, c.want, s)
+			}
+			var seen []int
+			if c.want == ModeExec {
+				seen = fork.seqs
+				if fork.topics[0] != "test-ns "+runtime.TaskExitEventTopic {
+					t.Fatalf("fork got %q", fork.topics[0])
+				}
+			} else {
+				seen = seqs(t, got.waitFor(t, 50, 5*time.Second))
+			}
+			checkSequence(t, seen, 50)
+		})
+	}
+}
+
+// A daemon that is down is an outage: auto keeps ttrpc and delivers, with
+// the Publish-time timestamp, once the daemon is back.
+func TestOutageDoesNotDowngrade(t *testing.T) {
+	addr := newAddress(t)
+	p := newPublisher(t, Config{Address: addr, Fallback: &recordingForwarder{}, MaxBackoff: 100 * time.Millisecond})
+	before := time.Now()
+	publishSeq(t, p, 0, 10)
+	after := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	if s := p.Stats(); s.Transport != string(ModeTTRPC) || s.Delivered != 0 || s.LastError == "" {
+		t.Fatalf("during outage: %+v", s)
+	}
+	srv := startServer(t, addr, serverOpts{})
+	got := srv.subscribe(t)
+	flush(t, p, 10*time.Second)
+	envs := got.waitFor(t, 10, 5*time.Second)
+	checkSequence(t, seqs(t, envs), 10)
+	for _, e := range envs {
+		if e.Timestamp.Before(before) || e.Timestamp.After(after) {
+			t.Fatalf("timestamp %v not taken at Publish (between %v and %v)", e.Timestamp, before, after)
+		}
+	}
+	if s := p.Stats(); s.Transport != string(ModeTTRPC) {
+		t.Fatalf("transport %s after outage, want ttrpc", s.Transport)
+	}
+}
+
+func TestFullQueueFailsWhenContextEnds(t *testing.T) {
+	p := newPublisher(t, Config{Address: newAddress(t), QueueSize: 4})
+	publishSeq(t, p, 0, 4)
+	ctx, cancel := context.WithTimeout(nsCtx(), 100*time.Millisecond)
+	defer cancel()
+	err := p.Publish(ctx, runtime.TaskExitEventTopic, seqEvent(4))
+	if err == nil || !strings.Contains(err.Error(), "queue full") {
+		t.Fatalf("publish into full queue: %v", err)
+	}
+	if s := p.Stats(); s.Published != 4 || s.QueueDepth != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestFlushReportsPending(t *testing.T) {
+	p := newPublisher(t, Config{Address: newAddress(t)})
+	publishSeq(t, p, 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := p.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "3 events still pending") {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
+func TestCloseReportsUndelivered(t *testing.T) {
+	p, err := New(Config{Address: newAddress(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishSeq(t, p, 0, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "2 events still pending") {
+		t.Fatalf("close: %v", err)
+	}
+	if err := p.Publish(nsCtx(), runtime.TaskExitEventTopic, seqEvent(3)); err == nil {
+		t.Fatal("publish after close succeeded")
+	}
+}
+
+func TestPublishRejectsBadInput(t *testing.T) {
+	p := newPublisher(t, Config{Address: newAddress(t)})
+	cases := []struct {
+		ctx   context.Context
+		topic string
+		want  string
+	}{
+		{context.Background(), runtime.TaskExitEventTopic, "namespace is required"},
+		{nsCtx(), "tasks/exit", "invalid topic"},
+		{nsCtx(), "/tasks/ex it", "invalid topic"},
+	}
+	for _, c := range cases {
+		err := p.Publish(c.ctx, c.topic, seqEvent(0))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Publish(%q): %v, want error containing %q", c.topic, err, c.want)
+		}
+	}
+	if s := p.Stats(); s.Published != 0 {
+		t.Fatalf("bad events were queued: %+v", s)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Address: "/x", Mode: "carrier-pigeon"}, "unknown publisher mode"},
+		{Config{}, "address is empty"},
+		{Config{Address: "/x", Mode: ModeExec}, "needs a fork fallback"},
+	} {
+		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New(%+v): %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
