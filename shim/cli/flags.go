@@ -66,7 +66,9 @@ func ParseFlags(args []string, usage io.Writer) (Flags, error) {
 		}
 		return Flags{}, err
 	}
-	f.Args = fs.Args()
+	if fs.NArg() > 0 {
+		f.Args = fs.Args()
+	}
 	return f, nil
 }
 

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+)
+
+// A real containerd configured with this binary as its v1 shim and a runc
+// runtime root: the exec hack hands the container to the real
+// containerd-shim, which runs it with runc. The container's stdout and exit
+// code come back through containerd as if containerd-shim had been
+// configured directly.
+func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "containerd-shim", "runc")
+	bin := containerdtest.BuildShim(t)
+	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, Runtime: "runc", RuntimeRootBase: "runc", ShimDebug: true})
+	client := containerdtest.Client(t, d)
+	rootfs := containerdtest.BusyboxRootfs(t)
+
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "exechack"), 2*time.Minute)
+	defer cancel()
+	const id = "exechack"
+	container, err := client.NewContainer(ctx, id,
+		containerd.WithRuntime(containerdtest.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfs),
+			// The container waits for a line on stdin so that the test can
+			// look at its shim while it runs.
+			oci.WithProcessArgs("/bin/sh", "-c", "echo hello from runc; read line; echo got $line; exit 7")),
+	)
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	defer container.Delete(context.Background())
+
+	stdinR, stdinW := io.Pipe()
+	var stdout, stderr lockedBuffer
+	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(stdinR, &stdout, &stderr)))
+	if err != nil {
+		t.Fatalf("new task: %v", err)
+	}
+	defer task.Delete(context.Background(), containerd.WithProcessKill)
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	waitFor(t, func() bool { return strings.Contains(stdout.String(), "hello from runc") }, "the container's first line")
+
+	// The process containerd started as our binary is now containerd-shim,
+	// with the same pid: containerd wrote it to shim.pid in the bundle.
+	bundle := filepath.Join(d.Dir, "state", containerdtest.V1Runtime, "exechack", id)
+	pidBytes, err := os.ReadFile(filepath.Join(bundle, "shim.pid"))
+	if err != nil {
+		t.Fatalf("shim.pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidBytes)))
+	if err != nil {
+		t.Fatalf("shim.pid %q: %v", pidBytes, err)
+	}
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		t.Fatalf("shim process %d: %v", pid, err)
+	}
+	if filepath.Base(exe) != "containerd-shim" {
+		t.Fatalf("shim process %d runs %s, want containerd-shim", pid, exe)
+	}
+	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if !bytes.Contains(cmdline, []byte("-runtime-root\x00"+d.RuntimeRoot)) {
+		t.Fatalf("containerd-shim did not get the original arguments: %q", cmdline)
+	}
+
+	if _, err := io.WriteString(stdinW, "input\n"); err != nil {
+		t.Fatalf("write stdin: %v", err)
+	}
+	select {
+	case st := <-exitCh:
+		code, _, err := st.Result()
+		if err != nil {
+			t.Fatalf("exit status: %v", err)
+		}
+		if code != 7 {
+			t.Fatalf("exit code %d, want 7; stdout %q stderr %q", code, stdout.String(), stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("container did not exit; stdout %q", stdout.String())
+	}
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatalf("delete task: %v", err)
+	}
+	if got, want := stdout.String(), "hello from runc\ngot input\n"; got != want {
+		t.Fatalf("stdout %q, want %q", got, want)
+	}
+}

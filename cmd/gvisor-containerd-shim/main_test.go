@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/errdefs"
+	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/ttrpc"
+	ptypes "github.com/gogo/protobuf/types"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const errPrefix = "gvisor-containerd-shim: "
+
+// runShim runs the binary to completion in dir and returns its exit code and
+// stderr.
+func runShim(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(containerdtest.BuildShim(t), args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &exitErr):
+		return exitErr.ExitCode(), stderr.String()
+	default:
+		t.Fatalf("run shim: %v", err)
+		return 0, ""
+	}
+}
+
+func writeFile(t *testing.T, path, content string, perm os.FileMode) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func testdata(name string) string {
+	return filepath.Join("..", "..", "testdata", "config", name)
+}
+
+// Started by hand with bad input, the shim prints one line prefixed with its
+// name on stderr and exits non-zero, before serving anything.
+func TestFatalErrorsAreOneLine(t *testing.T) {
+	dir := t.TempDir()
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	runsc := []string{"-runtime-root", filepath.Join(dir, "runsc"), "-address", filepath.Join(dir, "c.sock")}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no namespace", runsc, "-namespace is required"},
+		{"no address", []string{"-runtime-root", "/run/containerd/runsc", "-namespace", "default"}, "-address is required"},
+		{"socket too long", append([]string{"-namespace", "default", "-socket", "/" + strings.Repeat("s", 106)}, runsc...), "unix socket path too long"},
+		{"malformed config", append([]string{"-namespace", "default", "-config", abs(testdata("malformed.toml"))}, runsc...), "malformed.toml: line 4"},
+		{"unknown key", append([]string{"-namespace", "default", "-config", abs(testdata("unknown-key.toml"))}, runsc...), `unknown key "publisher.queue_sise"`},
+		{"wrong type", append([]string{"-namespace", "default", "-config", abs(testdata("wrong-type.toml"))}, runsc...), "publisher.queue_size"},
+		{"bad mode", append([]string{"-namespace", "default", "-config", abs(testdata("bad-mode.toml"))}, runsc...), `unknown publisher mode "carrier-pigeon"`},
+		// The exec hack reads the config too: a broken one fails there.
+		{"bad config on the runc path", []string{"-namespace", "default", "-runtime-root", "/run/containerd/runc", "-config", abs(testdata("malformed.toml"))}, "malformed.toml: line 4"},
+		{"unknown flag", []string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{"no inherited socket", append([]string{"-namespace", "default"}, runsc...), "no listening socket inherited as fd 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runShim(t, dir, tc.args...)
+			if code == 0 {
+				t.Fatalf("exit code 0, want non-zero; stderr:\n%s", stderr)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+				t.Fatalf("stderr is not exactly one line:\n%s", stderr)
+			}
+			if !strings.HasPrefix(stderr, errPrefix) || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("stderr %q, want %q prefix and %q", stderr, errPrefix, tc.want)
+			}
+		})
+	}
+}
+
+// The runc-exec hack replaces the process: same pid, the same arguments
+// after argv[0], the same environment, and the inherited fd 3.
+func TestExecHackKeepsPidArgsEnvAndSocket(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report")
+	fake := writeFile(t, filepath.Join(dir, "fake-runc-shim"), fmt.Sprintf(`#!/bin/sh
+{
+  echo "pid=$$"
+  for a in "$@"; do echo "arg=$a"; done
+  echo "env=$SHIM_TEST_ENV"
+  if [ -S /proc/self/fd/3 ] || [ -e /proc/self/fd/3 ]; then echo "fd3=$(readlink /proc/self/fd/3)"; fi
+} > %s
+`, report), 0o755)
+	cfg := writeFile(t, filepath.Join(dir, "runsc.toml"), fmt.Sprintf("runc_shim = %q\n", fake), 0o644)
+
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "s"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sock, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+
+	args := []string{"-namespace", "default", "-address", "/run/x.sock", "-config", cfg, "-criu-path", "/bin/criu", "-systemd-cgroup", "-debug"}
+	cmd := exec.Command(containerdtest.BuildShim(t), args...)
+	cmd.Env = append(os.Environ(), "SHIM_TEST_ENV=kept")
+	cmd.ExtraFiles = []*os.File{sock}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("shim: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("the runc shim did not run: %v", err)
+	}
+	var got []string
+	for _, a := range args {
+		got = append(got, "arg="+a)
+	}
+	want := fmt.Sprintf("pid=%d\n%s\nenv=kept\n", cmd.Process.Pid, strings.Join(got, "\n"))
+	wantSock, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", sock.Fd()))
+	want += "fd3=" + wantSock + "\n"
+	if string(b) != want {
+		t.Fatalf("runc shim saw:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+// Without runc_shim, the hack runs containerd-shim from PATH; a missing
+// config file is the defaults, not an error.
+func TestExecHackUsesContainerdShimFromPath(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report")
+	writeFile(t, filepath.Join(dir, "containerd-shim"), "#!/bin/sh\necho \"$0 $*\" > "+report+"\n", 0o755)
+	cmd := exec.Command(containerdtest.BuildShim(t), "-namespace", "n", "-config", filepath.Join(dir, "absent.toml"))
+	cmd.Env = append(os.Environ(), "PATH="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("shim: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("containerd-shim from PATH did not run: %v", err)
+	}
+	want := filepath.Join(dir, "containerd-shim") + " -namespace n -config " + filepath.Join(dir, "absent.toml") + "\n"
+	if string(b) != want {
+		t.Fatalf("containerd-shim ran as %q, want %q", b, want)
+	}
+}
+
+// shim is the binary serving on the runsc path, started by hand.
+type shim struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd.Wait has returned
+	stderr *lockedBuffer
+	client shimapi.ShimService
+}
+
+func startShim(t *testing.T, extraFiles []*os.File, args ...string) *shim {
+	t.Helper()
+	dir := t.TempDir()
+	base := []string{"-namespace", "default", "-address", filepath.Join(dir, "no-containerd.sock"),
+		"-runtime-root", filepath.Join(dir, "runsc"), "-workdir", dir, "-config", filepath.Join(dir, "absent.toml"), "-debug"}
+	cmd := exec.Command(containerdtest.BuildShim(t), append(base, args...)...)
+	cmd.Dir = dir
+	s := &shim{cmd: cmd, exited: make(chan struct{}), stderr: &lockedBuffer{}}
+	cmd.Stderr = s.stderr
+	cmd.ExtraFiles = extraFiles
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.exited
+		if t.Failed() {
+			t.Logf("shim stderr:\n%s", s.stderr.String())
+		}
+	})
+	return s
+}
+
+func (s *shim) connect(t *testing.T, dial func() (net.Conn, error)) {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if conn, err = dial(); err == nil {
+			break
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("shim exited before serving: %v\nstderr:\n%s", s.cmd.ProcessState, s.stderr.String())
+		default:
+		}
+	}
+	if err != nil {
+		t.Fatalf("connect to the shim: %v\nstderr:\n%s", err, s.stderr.String())
+	}
+	c := ttrpc.NewClient(conn)
+	t.Cleanup(func() { c.Close() })
+	s.client = shimapi.NewShimClient(c)
+}
+
+// waitExit waits for the shim to exit and returns its exit code.
+func (s *shim) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("shim still running after %v; stderr:\n%s", timeout, s.stderr.String())
+		return 0
+	}
+}
+
+func abstractDialer(name string) func() (net.Conn, error) {
+	return func() (net.Conn, error) { return net.Dial("unix", "\x00"+name) }
+}
+
+// answered reports whether err (nil included) is the server's answer, as
+// opposed to a failure to reach it.
+func answered(err error) bool {
+	if err == nil {
+		return true
+	}
+	st, ok := status.FromError(err)
+	return ok && st.Code() != codes.Unavailable
+}
+
+func TestServesOnAbstractSocketAndStopsOnSIGTERM(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "shim.sock")
+	s := startShim(t, nil, "-socket", name, "-criu-path", "/usr/sbin/criu", "-systemd-cgroup")
+	s.connect(t, abstractDialer(name))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if _, err := s.client.State(ctx, &shimapi.StateRequest{}); !answered(err) {
+		t.Fatalf("State: no answer from the shim: %v", err)
+	}
+	// The ignored flags are logged at debug level.
+	if !strings.Contains(s.stderr.String(), "criu-path=/usr/sbin/criu") || !strings.Contains(s.stderr.String(), "systemd-cgroup=true") {
+		t.Errorf("ignored flags not logged at debug level; stderr:\n%s", s.stderr.String())
+	}
+
+	// SIGUSR1 dumps every goroutine's stack and the shim keeps serving.
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(s.stderr.String(), "=== END goroutine stack dump ===") }, "stack dump on SIGUSR1")
+	if !strings.Contains(s.stderr.String(), "goroutine ") {
+		t.Fatalf("stack dump has no goroutines:\n%s", s.stderr.String())
+	}
+	if _, err := s.client.State(ctx, &shimapi.StateRequest{}); !answered(err) {
+		t.Fatalf("State after SIGUSR1: no answer from the shim: %v", err)
+	}
+
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.waitExit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM %d, want 0; stderr:\n%s", code, s.stderr.String())
+	}
+	if _, err := net.Dial("unix", "\x00"+name); err == nil {
+		t.Fatal("socket still accepts connections after exit")
+	}
+}
+
+// ShimInfo tells containerd the shim's pid.
+func TestShimInfoReportsShimPid(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "shim.sock")
+	s := startShim(t, nil, "-socket", name)
+	s.connect(t, abstractDialer(name))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := s.client.ShimInfo(ctx, &ptypes.Empty{})
+	if err != nil {
+		t.Fatalf("ShimInfo: %v", err)
+	}
+	if int(info.ShimPid) != s.cmd.Process.Pid {
+		t.Fatalf("ShimInfo pid %d, want the shim's pid %d", info.ShimPid, s.cmd.Process.Pid)
+	}
+}
+
+// containerd passes the listening socket as fd 3; without -socket the shim
+// serves on it.
+func TestServesOnInheritedFD3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shim.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startShim(t, []*os.File{f})
+	f.Close()
+	l.Close() // the shim holds its own copy
+	s.connect(t, func() (net.Conn, error) { return net.Dial("unix", path) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Errors from the service arrive as ttrpc status codes containerd maps
+	// back with errdefs, never as Unknown.
+	_, err = s.client.State(ctx, &shimapi.StateRequest{ID: "no-such-process"})
+	if err == nil {
+		t.Fatal("State of an unknown process succeeded")
+	}
+	if err := errdefs.FromGRPC(err); !errdefs.IsNotFound(err) && !errdefs.IsNotImplemented(err) {
+		t.Fatalf("State of an unknown process: %v, want NotFound (or NotImplemented while the service is incomplete)", err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.waitExit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGINT %d, want 0", code)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the exec copier and the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
