@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/typeurl"
+	"github.com/gogo/protobuf/types"
+)
+
+// The subscriber runs in a child process (this binary again, told by the
+// environment) so that its CPU stays out of the publishing side's figures.
+// It writes one fixed-size record per TaskExit it receives: the event's
+// sequence number and the CLOCK_MONOTONIC time it arrived.
+const (
+	subscriberEnv = "PUBLISH_BENCH_SUBSCRIBER" // the daemon's address
+	namespaceEnv  = "PUBLISH_BENCH_NAMESPACE"
+	recordSize    = 16
+	idPrefix      = "bench-"
+)
+
+// arrival is one event as the subscriber saw it.
+type arrival struct {
+	seq  uint64
+	when int64 // CLOCK_MONOTONIC ns
+}
+
+// runSubscriberIfChild runs the subscriber and exits when this process was
+// started as one; otherwise it returns.
+func runSubscriberIfChild() {
+	address, ok := os.LookupEnv(subscriberEnv)
+	if !ok {
+		return
+	}
+	if err := subscribe(address, os.Getenv(namespaceEnv), os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "publish-bench subscriber: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func subscribe(address, namespace string, out io.Writer) error {
+	client, err := containerd.New(address)
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	filter := fmt.Sprintf("topic==%q,namespace==%q", topicTaskExit, namespace)
+	envelopes, errs := client.EventService().Subscribe(ctx, filter)
+
+	// The receiving goroutine only timestamps and decodes; writing happens
+	// in another, which flushes once it has caught up. Under a stream the
+	// parent therefore reads records in batches, not one syscall per event.
+	records := make(chan arrival, 1<<16)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(records)
+		for {
+			select {
+			case env := <-envelopes:
+				when := monotonicNow()
+				seq, err := sequenceOf(env.Event)
+				if err != nil {
+					recvErr <- err
+					return
+				}
+				records <- arrival{seq: seq, when: when}
+			case err := <-errs:
+				if err == nil {
+					err = errors.New("subscription closed")
+				}
+				recvErr <- fmt.Errorf("subscription to %s: %w", address, err)
+				return
+			}
+		}
+	}()
+	w := bufio.NewWriterSize(out, 64<<10)
+	var buf [recordSize]byte
+	for r := range records {
+		binary.LittleEndian.PutUint64(buf[:8], r.seq)
+		binary.LittleEndian.PutUint64(buf[8:], uint64(r.when))
+		w.Write(buf[:])
+		if len(records) == 0 {
+			if err := w.Flush(); err != nil {
+				return nil // parent went away: the run is over
+			}
+		}
+	}
+	w.Flush()
+	return <-recvErr
+}
+
+func sequenceOf(any *types.Any) (uint64, error) {
+	v, err := typeurl.UnmarshalAny(any)
+	if err != nil {
+		return 0, fmt.Errorf("decode event: %w", err)
+	}
+	exit, ok := v.(*eventstypes.TaskExit)
+	if !ok {
+		return 0, fmt.Errorf("event %s is not a TaskExit", any.TypeUrl)
+	}
+	s, ok := strings.CutPrefix(exit.ContainerID, idPrefix)
+	if !ok {
+		return 0, fmt.Errorf("TaskExit for %q, not one of ours", exit.ContainerID)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// subscriberProcess is the parent's handle on the subscriber child.
+type subscriberProcess struct {
+	cmd      *exec.Cmd
+	arrivals chan arrival // closed when the child's output ends
+	stderr   *lockedBuffer
+}
+
+func startSubscriber(address, namespace string) (*subscriberProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for the subscriber: %w", err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), subscriberEnv+"="+address, namespaceEnv+"="+namespace)
+	// The child must not outlive a killed parent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s := &subscriberProcess{cmd: cmd, arrivals: make(chan arrival, 1<<16), stderr: &lockedBuffer{}}
+	cmd.Stderr = s.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	// Not through reaper.Default.Start: a subscription held for the whole
+	// run would fill up and stall every fork's reaping. The SIGCHLD reaper
+	// collects this child when it ends.
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start subscriber: %w", err)
+	}
+	go func() {
+		defer close(s.arrivals)
+		r := bufio.NewReaderSize(stdout, 64<<10)
+		var buf [recordSize]byte
+		for {
+			if _, err := io.ReadFull(r, buf[:]); err != nil {
+				return
+			}
+			s.arrivals <- arrival{
+				seq:  binary.LittleEndian.Uint64(buf[:8]),
+				when: int64(binary.LittleEndian.Uint64(buf[8:])),
+			}
+		}
+	}()
+	return s, nil
+}
+
+// failure explains why the arrivals channel closed.
+func (s *subscriberProcess) failure() error {
+	msg := strings.TrimSpace(s.stderr.String())
+	if msg == "" {
+		msg = "no message"
+	}
+	return fmt.Errorf("subscriber ended: %s", msg)
+}
+
+func (s *subscriberProcess) stop() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait() // ECHILD when the reaper got it first
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 8<<10 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
