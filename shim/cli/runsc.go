@@ -18,6 +18,7 @@ import (
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/compat"
 	"github.com/google/gvisor-containerd-shim/publisher"
+	"github.com/google/gvisor-containerd-shim/shim/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,13 +68,11 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	}
 	defer l.Close()
 
-	pub, err := publisher.New(publisher.Config{
-		Address:        flags.Address,
-		Mode:           cfg.Publisher.Mode,
-		QueueSize:      cfg.Publisher.QueueSize,
-		RequestTimeout: cfg.Publisher.RequestTimeout,
-		Fallback:       compat.New(flags.ContainerdBinary, flags.Address),
-	})
+	server, err := newServer()
+	if err != nil {
+		return fmt.Errorf("ttrpc server: %w", err)
+	}
+	pub, err := publisher.New(publisherConfig(flags, cfg))
 	if err != nil {
 		return fmt.Errorf("event publisher: %w", err)
 	}
@@ -81,15 +80,10 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	if flushTimeout == 0 {
 		flushTimeout = defaultFlushTimeout
 	}
-	defer closePublisher(ctx, pub, flushTimeout)
-
 	sv, err := newService(ServiceInputs{Flags: flags, Config: cfg, BundlePath: bundle, Publisher: pub})
 	if err != nil {
+		closePublisher(ctx, pub, flushTimeout)
 		return fmt.Errorf("shim service: %w", err)
-	}
-	server, err := newServer()
-	if err != nil {
-		return fmt.Errorf("ttrpc server: %w", err)
 	}
 	shimapi.RegisterShimService(server, sv)
 
@@ -109,11 +103,13 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 		// containerd can no longer reach the shim.
 		failure = fmt.Errorf("ttrpc server failed: %w", <-served)
 	}
-	// Children exiting meanwhile must still be reaped, or the service would
-	// wait for their exits; a repeated SIGTERM changes nothing.
+	// Children exiting meanwhile (the container's processes, runsc, a
+	// forked `containerd publish`) must still be reaped, or their waiters
+	// would hang; a repeated SIGTERM changes nothing.
 	terminated := make(chan struct{})
 	go func() {
 		terminate(ctx, flags.Namespace, server, sv)
+		closePublisher(ctx, pub, flushTimeout)
 		close(terminated)
 	}()
 	for handleSignals(ctx, signals, terminated) != nil {
@@ -165,6 +161,18 @@ func terminate(ctx context.Context, namespace string, server *ttrpc.Server, sv s
 		log.G(ctx).WithError(err).Warn("requests still in flight at shutdown; closing their connections")
 	}
 	server.Close()
+}
+
+// publisherConfig wires [publisher] and the flags into the publisher; the
+// fork fallback runs -containerd-binary, as the seed's publisher did.
+func publisherConfig(flags Flags, cfg config.Config) publisher.Config {
+	return publisher.Config{
+		Address:        flags.Address,
+		Mode:           cfg.Publisher.Mode,
+		QueueSize:      cfg.Publisher.QueueSize,
+		RequestTimeout: cfg.Publisher.RequestTimeout,
+		Fallback:       compat.New(flags.ContainerdBinary, flags.Address),
+	}
 }
 
 // closePublisher delivers what is still queued, within timeout.
