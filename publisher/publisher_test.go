@@ -188,6 +188,30 @@ func TestOutageDoesNotDowngrade(t *testing.T) {
 	}
 }
 
+// A hung daemon (requests accepted, never answered) must not collect a copy
+// of the event per timeout: the publisher pings before re-sending, so at
+// most one duplicate arrives once the daemon answers again.
+func TestHungDaemonGetsOneDuplicateAtMost(t *testing.T) {
+	addr := newAddress(t)
+	h := newHang()
+	srv := startServer(t, addr, serverOpts{hang: h})
+	got := srv.subscribe(t)
+	p := newPublisher(t, Config{Address: addr, Mode: ModeTTRPC, RequestTimeout: 100 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	publishSeq(t, p, 0, 5)
+	time.Sleep(time.Second) // ten request timeouts
+	if s := p.Stats(); s.Delivered != 0 || s.Retries < 5 {
+		t.Fatalf("while hung: %+v", s)
+	}
+	h.release()
+	flush(t, p, 10*time.Second)
+	envs := got.waitFor(t, 5, 5*time.Second)
+	time.Sleep(200 * time.Millisecond) // let late copies arrive
+	envs = got.waitFor(t, len(envs), time.Second)
+	if d := checkSequence(t, seqs(t, envs), 5); d > 1 {
+		t.Fatalf("%d duplicates after a hang, want at most 1", d)
+	}
+}
+
 func TestFullQueueFailsWhenContextEnds(t *testing.T) {
 	p := newPublisher(t, Config{Address: newAddress(t), QueueSize: 4})
 	publishSeq(t, p, 0, 4)

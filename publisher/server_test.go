@@ -35,6 +35,41 @@ type serverOpts struct {
 	noTTRPC, noGRPC bool // no listener at all
 	// unimplemented serves the sockets without the events service.
 	ttrpcUnimplemented, grpcUnimplemented bool
+	// hang, when set, reads no ttrpc request until released, like a daemon
+	// stopped with SIGSTOP.
+	hang *hang
+}
+
+type hang struct {
+	released chan struct{}
+}
+
+func newHang() *hang { return &hang{released: make(chan struct{})} }
+
+func (h *hang) release() { close(h.released) }
+
+// hangListener's connections read nothing until the hang is released.
+type hangListener struct {
+	net.Listener
+	h *hang
+}
+
+func (l hangListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hangConn{Conn: c, h: l.h}, nil
+}
+
+type hangConn struct {
+	net.Conn
+	h *hang
+}
+
+func (c hangConn) Read(b []byte) (int, error) {
+	<-c.h.released
+	return c.Conn.Read(b)
 }
 
 func newAddress(t testing.TB) string {
@@ -66,6 +101,9 @@ func (s *eventServer) serve(opts serverOpts) {
 			svc.(interface{ RegisterTTRPC(*ttrpc.Server) error }).RegisterTTRPC(srv)
 		}
 		l := listen(s.t, s.address+".ttrpc")
+		if opts.hang != nil {
+			l = hangListener{Listener: l, h: opts.hang}
+		}
 		go srv.Serve(context.Background(), l)
 		s.ttrpcSrv = srv
 	}
