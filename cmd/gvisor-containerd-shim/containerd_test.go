@@ -106,3 +106,51 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 		t.Fatalf("stdout %q, want %q", got, want)
 	}
 }
+
+// On the runsc path containerd starts the shim with its socket on fd 3,
+// reaches it there, and can kill it through ShimInfo whether or not the
+// task could be created: no shim is left behind.
+func TestContainerdServesRunscShimOnFD3AndKillsIt(t *testing.T) {
+	bin := containerdtest.BuildShim(t)
+	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	client := containerdtest.Client(t, d)
+	rootfs := containerdtest.BusyboxRootfs(t)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "runscpath"), 2*time.Minute)
+	defer cancel()
+	container, err := client.NewContainer(ctx, "runscpath",
+		containerd.WithRuntime(containerdtest.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true")))
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	defer container.Delete(context.Background())
+	task, err := container.NewTask(ctx, cio.NullIO)
+	if err == nil {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+			t.Fatalf("delete task: %v", err)
+		}
+	} else {
+		t.Logf("NewTask: %v (the runsc service may not be complete)", err)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(d.LogTail(1<<20), `msg="serving the v1 shim API"`) &&
+			strings.Contains(d.LogTail(1<<20), `socket="[inherited fd 3]"`)
+	}, "the shim's debug log line in containerd's log")
+	waitFor(t, func() bool { return len(processesRunning(bin)) == 0 }, "containerd to kill the shim")
+}
+
+// processesRunning returns the pids whose command line starts with bin.
+func processesRunning(bin string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.HasPrefix(cmdline, []byte(bin+"\x00")) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
