@@ -4,6 +4,11 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
+
+	eventtypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/google/gvisor-containerd-shim/publisher"
 )
 
 // The helper must give a daemon that serves both APIs, survives a restart on
@@ -32,5 +37,42 @@ func TestStartRestartCleanup(t *testing.T) {
 	})
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("daemon dir %s left behind: %v", dir, err)
+	}
+}
+
+// A held proxy keeps shims' events out until released; the daemon behind it
+// is reached through its moved ttrpc socket.
+func TestProxyHoldsUntilReleased(t *testing.T) {
+	d := Start(t, Config{TTRPCSocketName: "real.ttrpc"})
+	p := StartProxy(t, d.Address+".ttrpc", d.TTRPCAddress)
+	p.Hold()
+	client := Client(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	envs, errs := client.EventService().Subscribe(ctx, `topic=="/proxy/test"`)
+	time.Sleep(200 * time.Millisecond) // let the subscription register
+
+	pub, err := publisher.New(publisher.Config{Address: d.Address, Mode: publisher.ModeTTRPC, RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	if err := pub.Publish(namespaces.WithNamespace(ctx, "ns"), "/proxy/test", &eventtypes.TaskExit{ID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env := <-envs:
+		t.Fatalf("event passed a held proxy: %+v", env)
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(time.Second):
+	}
+	p.Release()
+	select {
+	case <-envs:
+	case err := <-errs:
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("event did not arrive after release")
 	}
 }

@@ -35,15 +35,20 @@ type Config struct {
 	RuntimeRootBase string
 	// ShimDebug makes containerd pass -debug and copy shim output to its log.
 	ShimDebug bool
+	// TTRPCSocketName moves the daemon's ttrpc listener to this name in its
+	// directory, away from Address + ".ttrpc" where shims look for it, so a
+	// test can put a proxy there. Empty keeps containerd's default.
+	TTRPCSocketName string
 }
 
 // Daemon is a running containerd with its own directory.
 type Daemon struct {
-	Dir         string
-	Address     string // gRPC socket; ttrpc listens on Address + ".ttrpc"
-	RuntimeRoot string // empty when Config.RuntimeRootBase is empty
-	ConfigPath  string
-	LogPath     string
+	Dir          string
+	Address      string // gRPC socket; shims expect ttrpc on Address + ".ttrpc"
+	TTRPCAddress string // where the daemon's ttrpc listener really is
+	RuntimeRoot  string // empty when Config.RuntimeRootBase is empty
+	ConfigPath   string
+	LogPath      string
 
 	binary string
 	mu     sync.Mutex
@@ -68,6 +73,10 @@ func New(cfg Config) (*Daemon, error) {
 		ConfigPath: filepath.Join(dir, "config.toml"),
 		LogPath:    filepath.Join(dir, "containerd.log"),
 		binary:     "containerd",
+	}
+	d.TTRPCAddress = d.Address + ".ttrpc"
+	if cfg.TTRPCSocketName != "" {
+		d.TTRPCAddress = filepath.Join(dir, cfg.TTRPCSocketName)
 	}
 	if cfg.RuntimeRootBase != "" {
 		d.RuntimeRoot = filepath.Join(dir, cfg.RuntimeRootBase)
@@ -110,6 +119,7 @@ func (d *Daemon) config(cfg Config) string {
 	fmt.Fprintf(&b, "version = 2\nroot = %q\nstate = %q\n", filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "state"))
 	b.WriteString("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n")
 	fmt.Fprintf(&b, "[grpc]\n  address = %q\n", d.Address)
+	fmt.Fprintf(&b, "[ttrpc]\n  address = %q\n", d.TTRPCAddress)
 	b.WriteString("[debug]\n  level = \"debug\"\n")
 	b.WriteString("[plugins.\"io.containerd.runtime.v1.linux\"]\n")
 	if cfg.Shim != "" {
@@ -171,7 +181,7 @@ func (d *Daemon) waitServing(exited chan struct{}) error {
 		}
 		cancel()
 		if err == nil {
-			if _, err := os.Stat(d.Address + ".ttrpc"); err == nil {
+			if _, err := os.Stat(d.TTRPCAddress); err == nil {
 				return nil
 			}
 		}
