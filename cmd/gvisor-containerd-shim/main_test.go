@@ -26,6 +26,36 @@ import (
 
 const errPrefix = "gvisor-containerd-shim: "
 
+// dialEnv makes the test binary a ttrpc client of the abstract socket it
+// names (see TestMain), for TestRejectsOtherUsers.
+const dialEnv = "SHIM_TEST_DIAL_ABSTRACT"
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(dialEnv); name != "" {
+		os.Exit(dialAndCall(name))
+	}
+	os.Exit(m.Run())
+}
+
+// dialAndCall calls ShimInfo on the abstract socket name: exit 0 if it
+// answered, 1 otherwise.
+func dialAndCall(name string) int {
+	conn, err := net.Dial("unix", "\x00"+name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dial:", err)
+		return 1
+	}
+	c := ttrpc.NewClient(conn)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := shimapi.NewShimClient(c).ShimInfo(ctx, &ptypes.Empty{}); err != nil {
+		fmt.Fprintln(os.Stderr, "ShimInfo:", err)
+		return 1
+	}
+	return 0
+}
+
 // runShim runs the binary to completion in dir and returns its exit code and
 // stderr.
 func runShim(t *testing.T, dir string, args ...string) (int, string) {
@@ -304,6 +334,59 @@ func TestShimInfoReportsShimPid(t *testing.T) {
 	}
 	if int(info.ShimPid) != s.cmd.Process.Pid {
 		t.Fatalf("ShimInfo pid %d, want the shim's pid %d", info.ShimPid, s.cmd.Process.Pid)
+	}
+}
+
+// Only peers with the shim's uid get an answer: anyone can connect to an
+// abstract socket, so the same-user handshake is the only gate.
+func TestRejectsOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	name := filepath.Join(t.TempDir(), "shim.sock")
+	s := startShim(t, nil, "-socket", name)
+	s.connect(t, abstractDialer(name))
+
+	// A copy of this test binary that user nobody can execute.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "shimclient-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := writeFile(t, filepath.Join(dir, "client"), string(b), 0o755)
+
+	asUser := func(uid uint32) error {
+		cmd := exec.Command(client)
+		cmd.Env = append(os.Environ(), dialEnv+"="+name)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := asUser(0); err != nil {
+		t.Fatalf("the shim's own user got no answer: %v", err)
+	}
+	err = asUser(65534)
+	if err == nil {
+		t.Fatal("user nobody got an answer from a shim running as root")
+	}
+	// It could connect (abstract sockets have no permissions) but the
+	// handshake closed the connection.
+	if !strings.Contains(err.Error(), "ShimInfo:") {
+		t.Fatalf("user nobody failed before reaching the shim: %v", err)
 	}
 }
 
