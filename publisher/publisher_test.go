@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/containerd/events"
 	"github.com/containerd/containerd/runtime"
+	goruntime "runtime"
 )
 
 func newPublisher(t testing.TB, cfg Config) *Publisher {
@@ -209,6 +210,42 @@ func TestHungDaemonGetsOneDuplicateAtMost(t *testing.T) {
 	envs = got.waitFor(t, len(envs), time.Second)
 	if d := checkSequence(t, seqs(t, envs), 5); d > 1 {
 		t.Fatalf("%d duplicates after a hang, want at most 1", d)
+	}
+}
+
+// Against a hung daemon, memory stays bounded by the queue: publishers wait
+// for room and fail when their context ends, instead of buffering forever.
+func TestHungDaemonBoundsMemory(t *testing.T) {
+	addr := newAddress(t)
+	h := newHang()
+	startServer(t, addr, serverOpts{hang: h})
+	defer h.release()
+	const queueSize = 256
+	p := newPublisher(t, Config{Address: addr, QueueSize: queueSize, RequestTimeout: 100 * time.Millisecond})
+	var before goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	publishSeq(t, p, 0, queueSize)
+	// The daemon hangs: every further Publish waits for room until its
+	// context ends (here: at once) and fails.
+	expired, cancel := context.WithCancel(nsCtx())
+	cancel()
+	const extra = 100 * queueSize
+	var failed int
+	for i := queueSize; i < queueSize+extra; i++ {
+		if p.Publish(expired, runtime.TaskExitEventTopic, seqEvent(i)) != nil {
+			failed++
+		}
+	}
+	var after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&after)
+	if s := p.Stats(); s.QueueDepth != queueSize || int(s.Published) != queueSize || failed != extra {
+		t.Fatalf("queue depth %d, published %d, failed %d: want the queue full and every other publish refused", s.QueueDepth, s.Published, failed)
+	}
+	// Buffering the refused events too would take several MiB.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Fatalf("heap grew by %d bytes with a full queue of %d events", grew, queueSize)
 	}
 }
 
