@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/namespaces"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/ttrpc"
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/compat"
 	"github.com/google/gvisor-containerd-shim/publisher"
@@ -45,8 +47,14 @@ type fakeService struct {
 	shimapi.ShimService // nil: other methods are not called
 	pub                 *publisher.Publisher
 
-	mu    sync.Mutex
-	calls []string
+	mu      sync.Mutex
+	calls   []string
+	killed  chan struct{}
+	waiting chan struct{} // gets a value when a Wait starts
+}
+
+func newFakeService() *fakeService {
+	return &fakeService{killed: make(chan struct{}), waiting: make(chan struct{}, 1)}
 }
 
 func (s *fakeService) record(call string) {
@@ -57,7 +65,19 @@ func (s *fakeService) record(call string) {
 
 func (s *fakeService) Kill(ctx context.Context, r *shimapi.KillRequest) (*ptypes.Empty, error) {
 	s.record(fmt.Sprintf("kill signal=%d all=%v", r.Signal, r.All))
+	close(s.killed)
 	return &ptypes.Empty{}, nil
+}
+
+// Wait blocks like the real one: until the container is killed.
+func (s *fakeService) Wait(ctx context.Context, r *shimapi.WaitRequest) (*shimapi.WaitResponse, error) {
+	s.waiting <- struct{}{}
+	select {
+	case <-s.killed:
+		return &shimapi.WaitResponse{ExitStatus: 137}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *fakeService) Delete(ctx context.Context, _ *ptypes.Empty) (*shimapi.DeleteResponse, error) {
@@ -86,7 +106,7 @@ func TestRunSIGTERMKillsDeletesAndFlushes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sv := &fakeService{}
+	sv := newFakeService()
 	ready := make(chan ServiceInputs, 1)
 	newService := func(in ServiceInputs) (shimapi.ShimService, error) {
 		sv.pub = in.Publisher
@@ -115,6 +135,31 @@ func TestRunSIGTERMKillsDeletesAndFlushes(t *testing.T) {
 		t.Fatalf("service inputs %+v: want bundle %s, namespace ns1, mode exec", in, wd)
 	}
 
+	// containerd waits for the container in a Wait that is in flight when
+	// SIGTERM comes: it must get its answer, not a dropped connection.
+	waited := make(chan error, 1)
+	go func() {
+		conn, err := dialAbstract(filepath.Join(dir, "shim.sock"))
+		if err != nil {
+			waited <- err
+			return
+		}
+		c := ttrpc.NewClient(conn)
+		defer c.Close()
+		resp, err := shimapi.NewShimClient(c).Wait(context.Background(), &shimapi.WaitRequest{ID: "c1"})
+		if err == nil && resp.ExitStatus != 137 {
+			err = fmt.Errorf("exit status %d, want 137", resp.ExitStatus)
+		}
+		waited <- err
+	}()
+	select {
+	case <-sv.waiting:
+	case err := <-waited:
+		t.Fatalf("Wait returned before SIGTERM: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not reach the service")
+	}
+
 	// Run has its signal handler installed by now: the test process
 	// survives this SIGTERM.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
@@ -127,6 +172,9 @@ func TestRunSIGTERMKillsDeletesAndFlushes(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after SIGTERM")
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait in flight at SIGTERM: %v", err)
 	}
 	wantCalls := []string{fmt.Sprintf("kill signal=%d all=true", syscall.SIGKILL), "delete namespace=ns1"}
 	if !reflect.DeepEqual(sv.calls, wantCalls) {
@@ -143,4 +191,15 @@ func TestRunSIGTERMKillsDeletesAndFlushes(t *testing.T) {
 	if strings.Contains(stderr.String(), "level=error") {
 		t.Fatalf("errors logged:\n%s", stderr.String())
 	}
+}
+
+func dialAbstract(name string) (net.Conn, error) {
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var conn net.Conn
+		if conn, err = net.Dial("unix", "\x00"+name); err == nil {
+			return conn, nil
+		}
+	}
+	return nil, err
 }
