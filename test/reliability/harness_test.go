@@ -1,0 +1,376 @@
+// Package reliability is the fault-injection suite: real containerd, real
+// shim binary, real runsc. Each test is one property users rely on: every
+// TaskExit is delivered, once per exit (only the event in flight during a
+// connection break may repeat, and repeats are counted), in order, before its
+// TaskDelete, through daemon restarts, hangs, churn and bad input.
+//
+// Run it with `make reliability`. Figures for docs/reliability.md are
+// written as JSON lines to $RELIABILITY_REPORT when it is set.
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	eventtypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/typeurl"
+	"github.com/gogo/protobuf/types"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+)
+
+const namespace = "reliability"
+
+type options struct {
+	mode string // publisher mode; "" means modeName()
+	// proxy puts a holdable proxy where shims look for the ttrpc socket.
+	proxy bool
+	// noTTRPC moves the daemon's ttrpc socket away from where shims look.
+	noTTRPC bool
+	// extraShimArgs are appended to containerd's arguments for the shim.
+	extraShimArgs []string
+}
+
+type suite struct {
+	t      *testing.T
+	opts   options
+	d      *ctrdaemon.Daemon
+	client *containerd.Client
+	rootfs string
+	proxy  *containerdtest.Proxy
+}
+
+func newSuite(t *testing.T, opts options) *suite {
+	t.Helper()
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	s := &suite{t: t, opts: opts, rootfs: containerdtest.BusyboxRootfs(t)}
+	cfg := containerdtest.Config{
+		Shim:            s.shimWrapper(),
+		Runtime:         "runsc",
+		RuntimeRootBase: "runsc",
+		ShimDebug:       true,
+	}
+	if opts.proxy || opts.noTTRPC {
+		cfg.TTRPCSocketName = "moved.ttrpc"
+	}
+	s.d = containerdtest.Start(t, cfg)
+	if opts.proxy {
+		s.proxy = containerdtest.StartProxy(t, s.d.Address+".ttrpc", s.d.TTRPCAddress)
+	}
+	s.client = containerdtest.Client(t, s.d)
+	return s
+}
+
+// shimWrapper is the `shim` containerd runs: the freshly built binary with
+// this suite's config (containerd itself passes no -config).
+func (s *suite) shimWrapper() string {
+	bin := containerdtest.BuildShim(s.t)
+	dir := s.t.TempDir()
+	mode := s.opts.mode
+	if mode == "" {
+		mode = modeName()
+	}
+	config := filepath.Join(dir, "runsc.toml")
+	toml := fmt.Sprintf("[runsc_config]\n  network = \"none\"\n[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", mode)
+	if err := os.WriteFile(config, []byte(toml), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	wrapper := filepath.Join(dir, "shim")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\" %s\n", bin, config, strings.Join(s.opts.extraShimArgs, " "))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	return wrapper
+}
+
+func (s *suite) ctx() context.Context {
+	return namespaces.WithNamespace(context.Background(), namespace)
+}
+
+// start creates and starts a container running a busybox shell script.
+func (s *suite) start(ctx context.Context, id, script string) (containerd.Container, containerd.Task) {
+	s.t.Helper()
+	c, err := s.client.NewContainer(ctx, id,
+		containerd.WithNewSpec(oci.WithRootFSPath(s.rootfs), oci.WithProcessArgs("/bin/sh", "-c", script)),
+		containerd.WithRuntime(containerdtest.V1Runtime, nil))
+	if err != nil {
+		s.t.Fatalf("create container %s: %v", id, err)
+	}
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		s.t.Fatalf("create task %s: %v", id, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		s.t.Fatalf("start task %s: %v", id, err)
+	}
+	return c, task
+}
+
+// remove deletes a task (the shim is SIGKILLed right after) and its container.
+func remove(ctx context.Context, c containerd.Container, task containerd.Task) error {
+	if _, err := task.Delete(ctx); err != nil {
+		return fmt.Errorf("delete task %s: %w", c.ID(), err)
+	}
+	return c.Delete(ctx)
+}
+
+// shimPids lists the shim processes of this daemon.
+func (s *suite) shimPids() []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "gvisor-containerd-shim") || !strings.Contains(string(b), s.d.Address) {
+			continue
+		}
+		var pid int
+		fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// event is one task event as a subscriber of the daemon saw it.
+type event struct {
+	Topic     string
+	Container string
+	ID        string // exec id; the container id for the init process
+	Pid       uint32
+	Status    uint32
+	Stamp     time.Time // envelope time: when the shim published
+	Received  time.Time
+}
+
+func (e event) key() string { return e.Container + "/" + e.ID }
+
+// recorder subscribes to the daemon's task events in the suite namespace.
+type recorder struct {
+	mu     sync.Mutex
+	events []event
+	errs   []error
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// record subscribes and returns once the subscription is live (it waits
+// for a probe event to come through).
+func (s *suite) record() *recorder {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &recorder{cancel: cancel, done: make(chan struct{})}
+	envs, errs := s.client.EventService().Subscribe(ctx, fmt.Sprintf(`namespace==%q`, namespace))
+	probe := make(chan struct{}, 1)
+	go func() {
+		defer close(r.done)
+		for {
+			select {
+			case env := <-envs:
+				if env.Topic == "/reliability/probe" {
+					select {
+					case probe <- struct{}{}:
+					default:
+					}
+					continue
+				}
+				r.add(env.Topic, env.Timestamp, env.Event)
+			case err := <-errs:
+				if err != nil && ctx.Err() == nil {
+					r.mu.Lock()
+					r.errs = append(r.errs, err)
+					r.mu.Unlock()
+				}
+				return
+			}
+		}
+	}()
+	s.t.Cleanup(r.stop)
+	for i := 0; i < 100; i++ {
+		if err := s.client.EventService().Publish(s.ctx(), "/reliability/probe", &eventtypes.TaskOOM{}); err != nil {
+			s.t.Fatalf("probe: %v", err)
+		}
+		select {
+		case <-probe:
+			return r
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	s.t.Fatal("subscription never became live")
+	return nil
+}
+
+func (r *recorder) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (r *recorder) add(topic string, stamp time.Time, any *types.Any) {
+	v, err := typeurl.UnmarshalAny(any)
+	if err != nil {
+		return
+	}
+	e := event{Topic: topic, Stamp: stamp, Received: time.Now()}
+	switch ev := v.(type) {
+	case *eventtypes.TaskExit:
+		e.Container, e.ID, e.Pid, e.Status = ev.ContainerID, ev.ID, ev.Pid, ev.ExitStatus
+	case *eventtypes.TaskDelete:
+		e.Container, e.ID, e.Pid, e.Status = ev.ContainerID, ev.ID, ev.Pid, ev.ExitStatus
+		if e.ID == "" {
+			e.ID = ev.ContainerID
+		}
+	default:
+		return
+	}
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event(nil), r.events...)
+}
+
+// waitExits waits until at least n TaskExit events arrived.
+func (r *recorder) waitExits(t *testing.T, n int, timeout time.Duration) []event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		exits := filter(r.snapshot(), "/tasks/exit")
+		if len(exits) >= n {
+			return exits
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d TaskExit events arrived within %v, want %d", len(exits), timeout, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func filter(events []event, topic string) []event {
+	var out []event
+	for _, e := range events {
+		if e.Topic == topic {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// tally counts exits per process against what happened.
+type tally struct {
+	Expected   int `json:"expected"`
+	Delivered  int `json:"delivered"` // distinct exits seen
+	Lost       int `json:"lost"`
+	Duplicated int `json:"duplicated"`
+	Reordered  int `json:"reordered"` // per process pair seen out of exit order within a shim
+	WrongState int `json:"wrong_status"`
+	LateExit   int `json:"exit_after_delete"`
+}
+
+// check compares the exits seen with want (process key → exit status) and
+// checks each TaskExit came before the TaskDelete of the same process.
+func check(events []event, want map[string]uint32) tally {
+	var t tally
+	t.Expected = len(want)
+	seen := map[string]int{}
+	deleted := map[string]bool{}
+	for _, e := range events {
+		switch e.Topic {
+		case "/tasks/delete":
+			deleted[e.key()] = true
+		case "/tasks/exit":
+			if deleted[e.key()] {
+				t.LateExit++
+			}
+			status, ok := want[e.key()]
+			if !ok {
+				continue
+			}
+			seen[e.key()]++
+			if seen[e.key()] == 1 && e.Status != status {
+				t.WrongState++
+			}
+		}
+	}
+	for k := range want {
+		switch n := seen[k]; {
+		case n == 0:
+			t.Lost++
+		default:
+			t.Delivered++
+			t.Duplicated += n - 1
+		}
+	}
+	return t
+}
+
+// outOfOrder counts, per container (one shim), adjacent exits delivered in
+// another order than their exit times.
+func outOfOrder(exits []event) int {
+	byContainer := map[string][]event{}
+	for _, e := range exits {
+		byContainer[e.Container] = append(byContainer[e.Container], e)
+	}
+	n := 0
+	for _, es := range byContainer {
+		for i := 1; i < len(es); i++ {
+			if es[i].Stamp.Before(es[i-1].Stamp) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// report appends a scenario's figures to $RELIABILITY_REPORT (JSON lines).
+func report(t *testing.T, figures map[string]interface{}) {
+	figures["test"] = t.Name()
+	figures["mode"] = modeName()
+	b, _ := json.Marshal(figures)
+	t.Logf("figures: %s", b)
+	path := os.Getenv("RELIABILITY_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s\n", b)
+}
+
+// modeName is the publisher mode under test: RELIABILITY_MODE=exec runs the
+// suite over the fork path for comparison (docs/reliability.md).
+func modeName() string {
+	if m := os.Getenv("RELIABILITY_MODE"); m != "" {
+		return m
+	}
+	return "auto"
+}
+
+func sortedKeys(m map[string]uint32) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
