@@ -31,10 +31,10 @@ func writeChart(file string, results []Result, workloads, paths []string) error 
 		io.WriterTo
 	}
 	width, height := vg.Length(len(workloads))*4.2*vg.Inch, 3.6*vg.Inch
-	switch strings.ToLower(filepath.Ext(file)) {
-	case ".svg":
+	switch chartFormat(file) {
+	case "svg":
 		c = vgsvg.New(width, height)
-	case ".png":
+	case "png":
 		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(144))}
 	default:
 		return fmt.Errorf("chart %s: want a .svg or .png file name", file)
@@ -65,6 +65,15 @@ func writeChart(file string, results []Result, workloads, paths []string) error 
 	return f.Close()
 }
 
+// chartFormat is "svg" or "png" by the file's extension, "" for others.
+func chartFormat(file string) string {
+	switch ext := strings.ToLower(filepath.Ext(file)); ext {
+	case ".svg", ".png":
+		return ext[1:]
+	}
+	return ""
+}
+
 func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = workload + ": Publish → subscriber"
@@ -73,8 +82,12 @@ func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot,
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
+	// The legend sits bottom right; widening the axis past the slowest
+	// event keeps it clear of the curves.
 	p.Legend.Top = false
 	p.Legend.Left = false
+	p.Legend.ThumbnailWidth = vg.Points(18)
+	slowest := 0.0
 	p.Add(plotter.NewGrid())
 	for i, path := range paths {
 		r := find(results, workload, path)
@@ -89,8 +102,10 @@ func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot,
 		line.Dashes = plotutil.Dashes(i)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
-		p.Legend.Add(fmt.Sprintf("%s (p50 %s)", path, fmtMicros(r.Latency.P50)), line)
+		p.Legend.Add(fmt.Sprintf("%s p50 %s", path, fmtMicros(r.Latency.P50)), line)
+		slowest = max(slowest, r.Latency.Max)
 	}
+	p.X.Max = slowest * 20
 	return p, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,14 +46,12 @@ type options struct {
 	idle            time.Duration
 	jsonFile        string
 	chartFile       string
+	cpuProfile      string
 	quiet           bool
 }
 
 func main() {
 	runSubscriberIfChild()
-	// The publisher logs each connection at info level; a benchmark opens
-	// hundreds of them (one per churn container).
-	logrus.SetLevel(logrus.WarnLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if _, err := run(ctx, os.Args[1:], os.Stdout); err != nil {
@@ -74,12 +73,13 @@ func parseOptions(args []string) (*options, error) {
 	workloads := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads, comma-separated: sequential, stream, churn")
 	fs.IntVar(&o.events, "events", 1000, "events per path for the sequential and for the stream workload")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds the events are split into; paths alternate within each round")
-	fs.IntVar(&o.churnContainers, "churn-containers", 100, "containers per path in the churn workload")
-	fs.Float64Var(&o.churnRate, "churn-rate", 50, "containers started per second in the churn workload")
+	fs.IntVar(&o.churnContainers, "churn-containers", 50, "containers per path in the churn workload")
+	fs.Float64Var(&o.churnRate, "churn-rate", 10, "containers started per second in the churn workload")
 	fs.IntVar(&o.churnProbes, "churn-probes", 2, "exec-probe exits each churn container publishes before its init exit")
 	fs.DurationVar(&o.idle, "timeout", 10*time.Second, "an event not seen by the subscriber this long after the last arrival counts as lost")
 	fs.StringVar(&o.jsonFile, "json", "", "write every figure to this JSON file")
 	fs.StringVar(&o.chartFile, "chart", "", "write the latency chart to this .svg or .png file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the measured rounds (this process only, not the children) to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -109,6 +109,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, fmt.Errorf("-timeout must be positive")
 	case o.namespace == "":
 		return nil, fmt.Errorf("-namespace must not be empty")
+	case o.chartFile != "" && chartFormat(o.chartFile) == "":
+		return nil, fmt.Errorf("-chart %s: want a .svg or .png file name", o.chartFile)
 	}
 	return o, nil
 }
@@ -151,6 +153,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The publisher logs each connection at info level; a benchmark opens
+	// hundreds of them (one per churn container).
+	logrus.SetLevel(logrus.WarnLevel)
 	if contains(o.paths, pathFork) {
 		if _, err := exec.LookPath(o.binary); err != nil {
 			return nil, fmt.Errorf("the fork path needs the containerd binary: %w (install Debian's containerd package, pass -containerd-binary, or leave fork out of -paths)", err)
@@ -204,16 +209,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	if err := r.waitSubscribed(ctx); err != nil {
 		return nil, err
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	r.progress = newProgress(o.quiet, o.totalEvents())
 	err = r.rounds(ctx, o)
 	r.progress.close()
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
 	rep.Machine.LoadAvgEnd = loadAvg()
 	rep.Results = buildResults(r.samples, o.workloads, o.paths)
 	rep.Targets = checkTargets(rep.Results)
-	printTable(stdout, rep)
 	if o.jsonFile != "" {
 		if err := writeJSON(o.jsonFile, rep); err != nil {
 			return nil, fmt.Errorf("write %s: %w", o.jsonFile, err)
@@ -224,6 +241,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 			return nil, err
 		}
 	}
+	printTable(stdout, rep)
 	return rep, nil
 }
 
@@ -280,7 +298,7 @@ func share(n, parts, i int) int {
 // waitSubscribed sends probe events until one reaches the subscriber: a
 // subscription is registered in the daemon some time after the client asks.
 func (r *runner) waitSubscribed(ctx context.Context) error {
-	s, err := openPath(ctx, pathFloor, r.target)
+	s, err := openPath(pathFloor, r.target)
 	if err != nil {
 		return err
 	}
@@ -291,14 +309,9 @@ func (r *runner) waitSubscribed(ctx context.Context) error {
 		if err := s.publish(ctx, exitEvent(seq, "")); err != nil {
 			return fmt.Errorf("probe event: %w", err)
 		}
-		select {
-		case a, ok := <-r.sub.arrivals:
-			if !ok {
-				return r.sub.failure()
-			}
-			_ = a // any arrival proves the subscription is live
-			return nil
-		case <-time.After(100 * time.Millisecond):
+		_, err := r.await(seq, 100*time.Millisecond)
+		if err == nil || errors.Is(err, errSubscriberGone) {
+			return err
 		}
 	}
 	return fmt.Errorf("the subscriber saw no event within %s", r.idle)

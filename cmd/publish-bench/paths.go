@@ -45,7 +45,7 @@ type target struct {
 	namespace string
 }
 
-func openPath(ctx context.Context, name string, t target) (sender, error) {
+func openPath(name string, t target) (sender, error) {
 	switch name {
 	case pathFork:
 		return forkSender{compat.New(t.binary, t.address)}, nil
@@ -54,7 +54,7 @@ func openPath(ctx context.Context, name string, t target) (sender, error) {
 	case pathTTRPC:
 		return newPublisherSender(t, publisher.ModeTTRPC)
 	case pathFloor:
-		return dialFloor(ctx, t)
+		return &floorSender{address: t.address}, nil
 	}
 	return nil, fmt.Errorf("unknown path %q (want one of fork, grpc, ttrpc, floor)", name)
 }
@@ -86,20 +86,13 @@ func (s publisherSender) flush(ctx context.Context) error { return s.p.Flush(ctx
 func (s publisherSender) close(ctx context.Context) error { return s.p.Close(ctx) }
 
 // floorSender is the least a client can do: one ttrpc Forward per event on
-// a connection it keeps, nothing queued.
+// a connection it keeps, nothing queued. Like the publisher, it dials on its
+// first event, so a churn container's first latency includes the dial on
+// both.
 type floorSender struct {
-	client *ttrpc.Client
-	events ttrpcevents.EventsService
-}
-
-func dialFloor(ctx context.Context, t target) (sender, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", t.address+".ttrpc")
-	if err != nil {
-		return nil, fmt.Errorf("floor path: dial %s.ttrpc: %w", t.address, err)
-	}
-	client := ttrpc.NewClient(conn)
-	return &floorSender{client: client, events: ttrpcevents.NewEventsClient(client)}, nil
+	address string
+	client  *ttrpc.Client
+	events  ttrpcevents.EventsService
 }
 
 func (f *floorSender) publish(ctx context.Context, exit *eventstypes.TaskExit) error {
@@ -111,6 +104,15 @@ func (f *floorSender) publish(ctx context.Context, exit *eventstypes.TaskExit) e
 	if err != nil {
 		return err
 	}
+	if f.client == nil {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", f.address+".ttrpc")
+		if err != nil {
+			return fmt.Errorf("floor path: dial %s.ttrpc: %w", f.address, err)
+		}
+		f.client = ttrpc.NewClient(conn)
+		f.events = ttrpcevents.NewEventsClient(f.client)
+	}
 	_, err = f.events.Forward(ctx, &ttrpcevents.ForwardRequest{Envelope: &ttrpcevents.Envelope{
 		Timestamp: time.Now().UTC(),
 		Namespace: ns,
@@ -119,5 +121,12 @@ func (f *floorSender) publish(ctx context.Context, exit *eventstypes.TaskExit) e
 	}})
 	return err
 }
-func (*floorSender) flush(context.Context) error   { return nil }
-func (f *floorSender) close(context.Context) error { return f.client.Close() }
+
+func (*floorSender) flush(context.Context) error { return nil }
+
+func (f *floorSender) close(context.Context) error {
+	if f.client == nil {
+		return nil
+	}
+	return f.client.Close()
+}

@@ -48,23 +48,24 @@ type RunConfig struct {
 
 // Result holds the figures of one path on one workload, over all rounds.
 type Result struct {
-	Workload        string       `json:"workload"`
-	Path            string       `json:"path"`
-	Published       int          `json:"published"`
-	Received        int          `json:"received"`
-	Lost            int          `json:"lost"`
-	Unsent          int          `json:"unsent"`
-	OutOfOrder      int          `json:"out_of_order"`
-	Duplicates      int          `json:"duplicates"`
-	PublishErrors   int          `json:"publish_errors"`
-	FirstError      string       `json:"first_error,omitempty"`
-	Latency         LatencyStats `json:"latency"`
-	EventsPerSec    float64      `json:"events_per_sec"`
-	BusySeconds     float64      `json:"busy_seconds"`
-	CPUPerEvent     float64      `json:"publisher_cpu_us_per_event"`
-	DaemonCPUPerEvt *float64     `json:"daemon_cpu_us_per_event"` // null when not measured
-	VsFork          *Ratios      `json:"vs_fork,omitempty"`
-	VsFloor         *Ratios      `json:"vs_floor,omitempty"`
+	Workload        string        `json:"workload"`
+	Path            string        `json:"path"`
+	Published       int           `json:"published"`
+	Received        int           `json:"received"`
+	Lost            int           `json:"lost"`
+	Unsent          int           `json:"unsent"`
+	OutOfOrder      int           `json:"out_of_order"`
+	Duplicates      int           `json:"duplicates"`
+	PublishErrors   int           `json:"publish_errors"`
+	FirstError      string        `json:"first_error,omitempty"`
+	Latency         LatencyStats  `json:"latency"`
+	AckLatency      *LatencyStats `json:"ack_latency,omitempty"`
+	EventsPerSec    float64       `json:"events_per_sec"`
+	BusySeconds     float64       `json:"busy_seconds"`
+	CPUPerEvent     float64       `json:"publisher_cpu_us_per_event"`
+	DaemonCPUPerEvt *float64      `json:"daemon_cpu_us_per_event"` // null when not measured
+	VsFork          *Ratios       `json:"vs_fork,omitempty"`
+	VsFloor         *Ratios       `json:"vs_floor,omitempty"`
 
 	samples []time.Duration
 }
@@ -74,6 +75,7 @@ type Result struct {
 type Ratios struct {
 	LatencyP50   float64  `json:"latency_p50"`
 	LatencyP99   float64  `json:"latency_p99"`
+	AckP50       *float64 `json:"ack_latency_p50,omitempty"`
 	PublisherCPU float64  `json:"publisher_cpu"`
 	DaemonCPU    *float64 `json:"daemon_cpu"`
 	EventsPerSec float64  `json:"events_per_sec"`
@@ -104,6 +106,10 @@ func buildResults(samples map[string]map[string]*sample, workloads, paths []stri
 				Latency:     summarize(s.latencies),
 				BusySeconds: s.busy.Seconds(),
 				samples:     s.latencies,
+			}
+			if len(s.acks) > 0 {
+				a := summarize(s.acks)
+				r.AckLatency = &a
 			}
 			if s.busy > 0 {
 				r.EventsPerSec = float64(s.received) / s.busy.Seconds()
@@ -148,6 +154,10 @@ func ratios(r, ref *Result) *Ratios {
 	if r.DaemonCPUPerEvt != nil && ref.DaemonCPUPerEvt != nil {
 		v := div(*r.DaemonCPUPerEvt, *ref.DaemonCPUPerEvt)
 		x.DaemonCPU = &v
+	}
+	if r.AckLatency != nil && ref.AckLatency != nil {
+		v := div(r.AckLatency.P50, ref.AckLatency.P50)
+		x.AckP50 = &v
 	}
 	return x
 }
@@ -202,7 +212,7 @@ func printTable(out io.Writer, rep *Report) {
 	for _, w := range rep.Config.Workloads {
 		fmt.Fprintf(out, "\n%s\n", workloadTitle(w, rep.Config))
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "path\tevents\tlost\tp50 µs\tp90 µs\tp99 µs\tmax µs\tevents/s\tcpu µs/ev\tdaemon µs/ev\tp50 fork÷\tcpu fork÷\tp50 ×floor\tcpu ×floor\t")
+		fmt.Fprintln(tw, "path\tevents\tlost\tp50 µs\tp90 µs\tp99 µs\tmax µs\tack p50 µs\tevents/s\tcpu µs/ev\tdaemon µs/ev\tp50 fork÷\tcpu fork÷\tp50 ×floor\tcpu ×floor\t")
 		for _, r := range rep.Results {
 			if r.Workload != w {
 				continue
@@ -211,6 +221,10 @@ func printTable(out io.Writer, rep *Report) {
 			if r.DaemonCPUPerEvt != nil {
 				daemon = fmt.Sprintf("%.1f", *r.DaemonCPUPerEvt)
 			}
+			ack := "-"
+			if r.AckLatency != nil {
+				ack = fmt.Sprintf("%.0f", r.AckLatency.P50)
+			}
 			forkLat, forkCPU, floorLat, floorCPU := "-", "-", "-", "-"
 			if r.VsFork != nil {
 				forkLat, forkCPU = inverse(r.VsFork.LatencyP50), inverse(r.VsFork.PublisherCPU)
@@ -218,9 +232,9 @@ func printTable(out io.Writer, rep *Report) {
 			if r.VsFloor != nil {
 				floorLat, floorCPU = times(r.VsFloor.LatencyP50), times(r.VsFloor.PublisherCPU)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n",
 				r.Path, r.Received, r.Lost+r.Unsent, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max,
-				r.EventsPerSec, r.CPUPerEvent, daemon, forkLat, forkCPU, floorLat, floorCPU)
+				ack, r.EventsPerSec, r.CPUPerEvent, daemon, forkLat, forkCPU, floorLat, floorCPU)
 		}
 		tw.Flush()
 	}
@@ -240,13 +254,14 @@ func printTable(out io.Writer, rep *Report) {
 			fmt.Fprintf(out, "  %-40s %10.2f %s %-8g %s\n", t.Name, t.Value, t.Op, t.Threshold, mark)
 		}
 	}
-	fmt.Fprintln(out, "\nfork÷: the fork path's figure divided by this path's (N× less); ×floor: this path's figure over the floor's.")
+	fmt.Fprintln(out, "\nlatency: Publish call to the subscriber's receipt; ack: Publish call to the daemon's acknowledgement (publisher paths: Flush return).")
+	fmt.Fprintln(out, "fork÷: the fork path's figure divided by this path's (N× less); ×floor: this path's figure over the floor's.")
 }
 
 func workloadTitle(w string, c RunConfig) string {
 	switch w {
 	case workloadSequential:
-		return fmt.Sprintf("sequential: %d single events per path, each awaited at the subscriber", c.Events)
+		return fmt.Sprintf("sequential: %d single events per path, each published once the previous one was acknowledged", c.Events)
 	case workloadStream:
 		return fmt.Sprintf("stream: %d events per path back to back, ordered; latency includes queueing", c.Events)
 	case workloadChurn:
@@ -259,6 +274,9 @@ func workloadTitle(w string, c RunConfig) string {
 func inverse(x float64) string {
 	if x == 0 {
 		return "-"
+	}
+	if 1/x < 10 {
+		return fmt.Sprintf("%.2f×", 1/x)
 	}
 	return fmt.Sprintf("%.0f×", 1/x)
 }

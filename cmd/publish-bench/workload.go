@@ -39,7 +39,8 @@ type sample struct {
 	errors     int
 	firstError string
 	latencies  []time.Duration
-	busy       time.Duration // from the first publish to the last arrival, summed over rounds
+	acks       []time.Duration // sequential only: publish call to the daemon's acknowledgement
+	busy       time.Duration   // from the first publish to the last arrival, summed over rounds
 	cpu        cpuDelta
 	phases     int
 }
@@ -96,10 +97,15 @@ func exitEvent(seq uint64, execID string) *eventstypes.TaskExit {
 // errSubscriberGone ends the run: nothing can be measured without it.
 var errSubscriberGone = errors.New("subscriber gone")
 
-// await waits for seq, skipping late or duplicate arrivals of earlier events.
-func (r *runner) await(seq uint64) (arrival, error) {
-	timer := time.NewTimer(r.idle)
-	defer timer.Stop()
+// await waits up to timeout for seq, skipping late or duplicate arrivals of
+// earlier events. It is for unmeasured events: it polls the subscriber
+// often.
+func (r *runner) await(seq uint64, timeout time.Duration) (arrival, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	r.sub.requestFlush()
 	for {
 		select {
 		case a, ok := <-r.sub.arrivals:
@@ -109,8 +115,10 @@ func (r *runner) await(seq uint64) (arrival, error) {
 			if a.seq == seq {
 				return a, nil
 			}
-		case <-timer.C:
-			return arrival{}, fmt.Errorf("event %d did not reach the subscriber within %s", seq, r.idle)
+		case <-poll.C:
+			r.sub.requestFlush()
+		case <-deadline.C:
+			return arrival{}, fmt.Errorf("event %d did not reach the subscriber within %s", seq, timeout)
 		}
 	}
 }
@@ -125,14 +133,27 @@ func (r *runner) warmUp(ctx context.Context, s sender) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	_, err := r.await(seq)
+	_, err := r.await(seq, r.idle)
 	return err
 }
 
-// sequential measures single events: each is published only once the
-// previous one reached the subscriber.
+// sequential measures single events: each is published once the daemon
+// acknowledged the previous one (the fork and floor paths return then, the
+// publisher paths Flush), as a shim's Delete waits for its TaskExit.
 func (r *runner) sequential(ctx context.Context, path string, n int) error {
-	s, err := openPath(ctx, path, r.target)
+	return r.burst(ctx, workloadSequential, path, n, true)
+}
+
+// stream publishes n events back to back and waits for all of them;
+// events/s is n over the time from the first publish to the last arrival.
+func (r *runner) stream(ctx context.Context, path string, n int) error {
+	return r.burst(ctx, workloadStream, path, n, false)
+}
+
+// burst publishes n events through one client, flushing after each event
+// when ackEach is set, else once at the end.
+func (r *runner) burst(ctx context.Context, workload, path string, n int, ackEach bool) error {
+	s, err := openPath(path, r.target)
 	if err != nil {
 		return err
 	}
@@ -140,33 +161,56 @@ func (r *runner) sequential(ctx context.Context, path string, n int) error {
 	if err := r.warmUp(ctx, s); err != nil {
 		return fmt.Errorf("%s: warm-up: %w", path, err)
 	}
-	smp := r.sampleFor(workloadSequential, path)
+	smp := r.sampleFor(workload, path)
+	base := r.nextSeq.Add(uint64(n)) - uint64(n) + 1
+	published := make([]int64, n)
+	c := r.collect(base, n)
 	before := r.meter.read()
 	start := monotonicNow()
 	for i := 0; i < n; i++ {
-		seq := r.nextSeq.Add(1)
-		t0 := monotonicNow()
-		smp.published++
-		if err := s.publish(ctx, exitEvent(seq, "")); err != nil {
-			smp.fail(err)
-			smp.unsent++
-			continue
-		}
-		a, err := r.await(seq)
-		if errors.Is(err, errSubscriberGone) {
+		if err := ctx.Err(); err != nil {
+			c.stop()
 			return err
 		}
-		if err != nil {
-			smp.lost++
+		t0 := monotonicNow()
+		smp.published++
+		if err := s.publish(ctx, exitEvent(base+uint64(i), "")); err != nil {
+			smp.fail(err)
 			continue
 		}
-		smp.received++
-		smp.latencies = append(smp.latencies, time.Duration(a.when-t0))
-		r.progress.add(1)
+		published[i] = t0
+		if ackEach {
+			if err := s.flush(ctx); err != nil {
+				smp.fail(fmt.Errorf("flush: %w", err))
+				continue
+			}
+			smp.acks = append(smp.acks, time.Duration(monotonicNow()-t0))
+		}
 	}
-	smp.busy += time.Duration(monotonicNow() - start)
-	smp.cpu.add(before, r.meter.read(), smp.phases == 0)
+	if !ackEach {
+		if err := s.flush(ctx); err != nil {
+			smp.fail(fmt.Errorf("flush: %w", err))
+		}
+	}
+	err = c.finish(smp, published)
+	after := r.meter.read()
+	if err != nil {
+		return err
+	}
+	if c.last > start {
+		smp.busy += time.Duration(c.last - start)
+	}
+	smp.cpu.add(before, after, smp.phases == 0)
 	smp.phases++
+	// The events must arrive in publish order.
+	var max uint64
+	for _, seq := range c.order {
+		if seq < max {
+			smp.outOfOrder++
+		} else {
+			max = seq
+		}
+	}
 	return nil
 }
 
@@ -188,6 +232,11 @@ func (r *runner) collect(base uint64, n int) *collector {
 		defer close(c.done)
 		timer := time.NewTimer(r.idle)
 		defer timer.Stop()
+		// The subscriber sends what it holds when asked: often enough to
+		// end a phase soon after its last event, rarely enough to cost
+		// the publishing side nothing per event.
+		poll := time.NewTicker(20 * time.Millisecond)
+		defer poll.Stop()
 		got := 0
 		for got < n {
 			select {
@@ -213,6 +262,8 @@ func (r *runner) collect(base uint64, n int) *collector {
 					<-timer.C
 				}
 				timer.Reset(r.idle)
+			case <-poll.C:
+				r.sub.requestFlush()
 			case <-timer.C:
 				return // whatever is missing is lost
 			case <-c.cancel:
@@ -221,6 +272,12 @@ func (r *runner) collect(base uint64, n int) *collector {
 		}
 	}()
 	return c
+}
+
+// stop ends the collector early (the run is interrupted).
+func (c *collector) stop() {
+	close(c.cancel)
+	<-c.done
 }
 
 // finish waits for the collector and books its results.
@@ -241,57 +298,6 @@ func (c *collector) finish(smp *sample, published []int64) error {
 		}
 		smp.received++
 		smp.latencies = append(smp.latencies, time.Duration(c.when[i]-t0))
-	}
-	return nil
-}
-
-// stream publishes n events back to back and waits for all of them;
-// events/s is n over the time from the first publish to the last arrival.
-func (r *runner) stream(ctx context.Context, path string, n int) error {
-	s, err := openPath(ctx, path, r.target)
-	if err != nil {
-		return err
-	}
-	defer s.close(ctx)
-	if err := r.warmUp(ctx, s); err != nil {
-		return fmt.Errorf("%s: warm-up: %w", path, err)
-	}
-	smp := r.sampleFor(workloadStream, path)
-	base := r.nextSeq.Add(uint64(n)) - uint64(n) + 1
-	published := make([]int64, n)
-	c := r.collect(base, n)
-	before := r.meter.read()
-	start := monotonicNow()
-	for i := 0; i < n; i++ {
-		t0 := monotonicNow()
-		smp.published++
-		if err := s.publish(ctx, exitEvent(base+uint64(i), "")); err != nil {
-			smp.fail(err)
-			continue
-		}
-		published[i] = t0
-	}
-	if err := s.flush(ctx); err != nil {
-		smp.fail(fmt.Errorf("flush: %w", err))
-	}
-	err = c.finish(smp, published)
-	after := r.meter.read()
-	if err != nil {
-		return err
-	}
-	if c.last > start {
-		smp.busy += time.Duration(c.last - start)
-	}
-	smp.cpu.add(before, after, smp.phases == 0)
-	smp.phases++
-	// The stream must arrive in publish order.
-	var max uint64
-	for _, seq := range c.order {
-		if seq < max {
-			smp.outOfOrder++
-		} else {
-			max = seq
-		}
 	}
 	return nil
 }
@@ -325,7 +331,7 @@ func (r *runner) churn(ctx context.Context, path string, containers int) error {
 		wg.Add(1)
 		go func(first int) {
 			defer wg.Done()
-			s, err := openPath(ctx, path, r.target)
+			s, err := openPath(path, r.target)
 			if err != nil {
 				fail(err)
 				return

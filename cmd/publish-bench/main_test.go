@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+)
+
+func TestMain(m *testing.M) {
+	// The tool re-executes itself as the subscriber; under test, itself is
+	// this test binary.
+	runSubscriberIfChild()
+	os.Exit(m.Run())
+}
+
+// jsonResult mirrors the documented JSON field names, so renaming a field
+// breaks this test rather than the people who parse the file.
+type jsonResult struct {
+	Workload      string  `json:"workload"`
+	Path          string  `json:"path"`
+	Published     int     `json:"published"`
+	Received      int     `json:"received"`
+	Lost          int     `json:"lost"`
+	Unsent        int     `json:"unsent"`
+	OutOfOrder    int     `json:"out_of_order"`
+	Duplicates    int     `json:"duplicates"`
+	PublishErrors int     `json:"publish_errors"`
+	FirstError    string  `json:"first_error"`
+	EventsPerSec  float64 `json:"events_per_sec"`
+	CPU           float64 `json:"publisher_cpu_us_per_event"`
+	DaemonCPU     *float64
+	Latency       struct {
+		Count int     `json:"count"`
+		P50   float64 `json:"p50_us"`
+		P90   float64 `json:"p90_us"`
+		P99   float64 `json:"p99_us"`
+		Max   float64 `json:"max_us"`
+	} `json:"latency"`
+	AckLatency *struct {
+		Count int     `json:"count"`
+		P50   float64 `json:"p50_us"`
+	} `json:"ack_latency"`
+	VsFork  map[string]any `json:"vs_fork"`
+	VsFloor map[string]any `json:"vs_floor"`
+}
+
+func (r *jsonResult) UnmarshalJSON(b []byte) error {
+	type plain jsonResult
+	var aux struct {
+		plain
+		DaemonCPU *float64 `json:"daemon_cpu_us_per_event"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*r = jsonResult(aux.plain)
+	r.DaemonCPU = aux.DaemonCPU
+	return nil
+}
+
+// TestSmokeAllPaths runs every path through every workload against a
+// throwaway containerd and checks that each event published was received
+// once and in order, and that every figure is there and sane.
+func TestSmokeAllPaths(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd")
+	dir := t.TempDir()
+	jsonFile, chartFile := filepath.Join(dir, "bench.json"), filepath.Join(dir, "bench.svg")
+	const events, containers, probes = 300, 30, 2
+	var stdout bytes.Buffer
+	_, err := run(context.Background(), []string{
+		"-events", "300", "-rounds", "3", "-churn-containers", "30", "-churn-rate", "100",
+		"-churn-probes", "2", "-json", jsonFile, "-chart", chartFile, "-quiet",
+	}, &stdout)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Schema  string       `json:"schema"`
+		Results []jsonResult `json:"results"`
+		Targets []struct {
+			Name string  `json:"name"`
+			Op   string  `json:"op"`
+			Met  bool    `json:"met"`
+			Val  float64 `json:"value"`
+		} `json:"targets"`
+		Config struct {
+			EmbeddedDaemon bool `json:"embedded_daemon"`
+			DaemonPid      int  `json:"daemon_pid"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("parse %s: %v", jsonFile, err)
+	}
+	if rep.Schema != schemaVersion {
+		t.Errorf("schema %q, want %q", rep.Schema, schemaVersion)
+	}
+	if !rep.Config.EmbeddedDaemon || rep.Config.DaemonPid == 0 {
+		t.Errorf("config %+v: want the embedded daemon with its pid", rep.Config)
+	}
+	want := map[string]int{workloadSequential: events, workloadStream: events, workloadChurn: containers * (probes + 1)}
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		key := r.Workload + "/" + r.Path
+		seen[key] = true
+		if r.Published != want[r.Workload] || r.Received != r.Published || r.Lost != 0 || r.Unsent != 0 {
+			t.Errorf("%s: published %d received %d lost %d unsent %d, want %d all received",
+				key, r.Published, r.Received, r.Lost, r.Unsent, want[r.Workload])
+		}
+		if r.OutOfOrder != 0 || r.Duplicates != 0 || r.PublishErrors != 0 {
+			t.Errorf("%s: %d out of order, %d duplicates, %d errors (%s)", key, r.OutOfOrder, r.Duplicates, r.PublishErrors, r.FirstError)
+		}
+		l := r.Latency
+		if l.Count != r.Received || !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) {
+			t.Errorf("%s: latency %+v is not a distribution of %d events", key, l, r.Received)
+		}
+		if r.EventsPerSec <= 0 || r.CPU <= 0 || r.DaemonCPU == nil || *r.DaemonCPU <= 0 {
+			t.Errorf("%s: events/s %v, cpu %v µs, daemon cpu %v: want all positive", key, r.EventsPerSec, r.CPU, r.DaemonCPU)
+		}
+		if a := r.AckLatency; (r.Workload == workloadSequential) != (a != nil) || a != nil && (a.Count != r.Received || a.P50 <= 0) {
+			t.Errorf("%s: ack latency %+v, want one per event on the sequential workload only", key, a)
+		}
+		if (r.Path == pathFork) != (r.VsFork == nil) || (r.Path == pathFloor) != (r.VsFloor == nil) {
+			t.Errorf("%s: ratios vs_fork %v vs_floor %v: want both but against itself", key, r.VsFork, r.VsFloor)
+		}
+	}
+	for _, w := range allWorkloads {
+		for _, p := range allPaths {
+			if !seen[w+"/"+p] {
+				t.Errorf("no result for %s/%s", w, p)
+			}
+		}
+	}
+	if len(rep.Targets) != 4 {
+		t.Errorf("%d targets checked, want 4: %+v", len(rep.Targets), rep.Targets)
+	}
+
+	table := stdout.String()
+	for _, p := range allPaths {
+		if !strings.Contains(table, "\n"+strings.Repeat(" ", 7-len(p))+p+" ") {
+			t.Errorf("table has no row for %s:\n%s", p, table)
+		}
+	}
+	svg, err := os.ReadFile(chartFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("ttrpc p50")) {
+		t.Errorf("chart %s is not an SVG with the paths' legend", chartFile)
+	}
+}
+
+func TestDeadAddressFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	absent := filepath.Join(dir, "absent.sock")
+	_, err := run(context.Background(), []string{"-address", absent, "-paths", "ttrpc", "-quiet"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "no containerd socket at "+absent) {
+		t.Errorf("absent socket: got %v", err)
+	}
+
+	// A socket file nobody listens on, as a crashed daemon leaves.
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	_, err = run(context.Background(), []string{"-address", stale, "-paths", "ttrpc", "-quiet"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "containerd at "+stale+" does not answer") {
+		t.Errorf("stale socket: got %v", err)
+	}
+}
+
+func TestMissingContainerdBinaryFailsClearly(t *testing.T) {
+	_, err := run(context.Background(), []string{"-containerd-binary", "/nonexistent/containerd", "-quiet"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "the fork path needs the containerd binary") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, args := range [][]string{
+		{"-paths", "fork,carrier-pigeon"},
+		{"-paths", "ttrpc,ttrpc"},
+		{"-workloads", "burst"},
+		{"-events", "0"},
+		{"-rounds", "20", "-events", "10"},
+		{"-churn-rate", "0"},
+		{"-chart", "latency.jpg"},
+		{"stray"},
+	} {
+		if _, err := parseOptions(args); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
