@@ -42,6 +42,11 @@ type options struct {
 	noTTRPC bool
 	// extraShimArgs are appended to containerd's arguments for the shim.
 	extraShimArgs []string
+	// config replaces the shim's config file content; configPath replaces
+	// the file itself.
+	config, configPath string
+	// runtime replaces runsc as the runtime binary.
+	runtime string
 }
 
 type suite struct {
@@ -62,6 +67,9 @@ func newSuite(t *testing.T, opts options) *suite {
 		Runtime:         "runsc",
 		RuntimeRootBase: "runsc",
 		ShimDebug:       true,
+	}
+	if opts.runtime != "" {
+		cfg.Runtime = opts.runtime
 	}
 	if opts.proxy || opts.noTTRPC {
 		cfg.TTRPCSocketName = "moved.ttrpc"
@@ -85,8 +93,14 @@ func (s *suite) shimWrapper() string {
 	}
 	config := filepath.Join(dir, "runsc.toml")
 	toml := fmt.Sprintf("[runsc_config]\n  network = \"none\"\n[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", mode)
+	if s.opts.config != "" {
+		toml = s.opts.config
+	}
 	if err := os.WriteFile(config, []byte(toml), 0o644); err != nil {
 		s.t.Fatal(err)
+	}
+	if s.opts.configPath != "" {
+		config = s.opts.configPath
 	}
 	wrapper := filepath.Join(dir, "shim")
 	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\" %s\n", bin, config, strings.Join(s.opts.extraShimArgs, " "))

@@ -1,0 +1,238 @@
+package reliability
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/oci"
+	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/ttrpc"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	ptypes "github.com/gogo/protobuf/types"
+)
+
+func TestMain(m *testing.M) {
+	// Re-executed as another user by TestBadInput: try the shim socket.
+	if path := os.Getenv("RELIABILITY_DIAL_AS_OTHER_USER"); path != "" {
+		os.Exit(dialAndCallShimInfo(path))
+	}
+	os.Exit(m.Run())
+}
+
+func dialAndCallShimInfo(path string) int {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		fmt.Println("dial refused:", err)
+		return 3
+	}
+	client := ttrpc.NewClient(conn)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := shimapi.NewShimClient(client).ShimInfo(ctx, &ptypes.Empty{}); err != nil {
+		fmt.Println("call refused:", err)
+		return 3
+	}
+	fmt.Println("served")
+	return 0
+}
+
+func (s *suite) shimSocket(id string) string {
+	b, err := os.ReadFile(filepath.Join(s.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, id, "address"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://")
+}
+
+// frame is a raw ttrpc frame: length, stream id, type (1 = request), flags.
+func frame(stream uint32, payload []byte, length uint32) []byte {
+	h := make([]byte, 10)
+	binary.BigEndian.PutUint32(h[0:4], length)
+	binary.BigEndian.PutUint32(h[4:8], stream)
+	h[8] = 1
+	return append(h, payload...)
+}
+
+// Property 6: garbage and oversized messages, a peer with another uid and
+// unknown ids get clear errors; the shim keeps serving.
+func TestBadInputOnShimSocket(t *testing.T) {
+	s := newSuite(t, options{})
+	ctx := s.ctx()
+	c, task := s.start(ctx, "target", "sleep 1000")
+	sock := s.shimSocket("target")
+	shimPid := s.shimPids()[0]
+
+	t.Run("garbage", func(t *testing.T) {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte("GET / HTTP/1.1\r\nHost: shim\r\n\r\n\x00\xff\xfe garbage"))
+		conn.Write(frame(1, []byte("\xff\xff\xff not a protobuf"), 19))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, conn) // the shim answers or hangs up; either way not a crash
+	})
+	t.Run("oversized", func(t *testing.T) {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		const size = 5 << 20 // over ttrpc's 4 MiB limit
+		go conn.Write(frame(3, make([]byte, size), size))
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp := make([]byte, 512)
+		n, _ := io.ReadAtLeast(conn, resp, 10)
+		if n < 10 || !strings.Contains(string(resp[10:n]), "exceed maximum message size") {
+			t.Fatalf("oversized request: got %q, want a ResourceExhausted status", resp[:n])
+		}
+	})
+	t.Run("other uid", func(t *testing.T) {
+		cmd := exec.Command("/proc/self/exe")
+		cmd.Env = append(os.Environ(), "RELIABILITY_DIAL_AS_OTHER_USER="+sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(out), "served") {
+			t.Fatalf("a peer with uid 65534 was served: %s", out)
+		}
+		t.Logf("other uid: %s", strings.TrimSpace(string(out)))
+	})
+	t.Run("unknown ids", func(t *testing.T) {
+		shim := s.shimClient("target")
+		for name, call := range map[string]func() error{
+			"State":         func() error { _, err := shim.State(ctx, &shimapi.StateRequest{ID: "nope"}); return err },
+			"Kill":          func() error { _, err := shim.Kill(ctx, &shimapi.KillRequest{ID: "nope", Signal: 9}); return err },
+			"DeleteProcess": func() error { _, err := shim.DeleteProcess(ctx, &shimapi.DeleteProcessRequest{ID: "nope"}); return err },
+			"Wait":          func() error { _, err := shim.Wait(ctx, &shimapi.WaitRequest{ID: "nope"}); return err },
+			"ResizePty":     func() error { _, err := shim.ResizePty(ctx, &shimapi.ResizePtyRequest{ID: "nope"}); return err },
+			"CloseIO":       func() error { _, err := shim.CloseIO(ctx, &shimapi.CloseIORequest{ID: "nope"}); return err },
+		} {
+			if err := errdefs.FromGRPC(call()); !errdefs.IsNotFound(err) {
+				t.Errorf("%s of an unknown id: %v, want NotFound", name, err)
+			}
+		}
+		if _, err := task.LoadProcess(ctx, "nope", nil); !errdefs.IsNotFound(err) {
+			t.Errorf("containerd LoadProcess of an unknown exec: %v, want NotFound", err)
+		}
+	})
+
+	// Still alive and serving.
+	if !alive(shimPid) {
+		t.Fatal("the shim died")
+	}
+	st, err := s.shimClient("target").State(ctx, &shimapi.StateRequest{ID: "target"})
+	if err != nil || st.Status.String() != "RUNNING" {
+		t.Fatalf("State after bad input: %v %v", st, err)
+	}
+	if err := task.Kill(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	exitCh, _ := task.Wait(ctx)
+	<-exitCh
+	if err := remove(ctx, c, task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leftovers lists what a failed create could leak: shims, runsc sandboxes or
+// gofers (their command lines carry the runtime root) and mounts under the
+// daemon's directory.
+func (s *suite) leftovers() []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmd, s.d.Dir) && !strings.Contains(cmd, "containerd --config") {
+			out = append(out, "process: "+cmd)
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], s.d.Dir) {
+			out = append(out, "mount: "+f[4])
+		}
+	}
+	return out
+}
+
+// waitNoLeftovers gives containerd time to kill the shim of a failed create.
+func (s *suite) waitNoLeftovers(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		left := s.leftovers()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind after a failed create:\n%s", strings.Join(left, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// createFails expects creating a task to fail with an error naming want
+// (in the error or, for a shim that could not start, in its logged stderr).
+func (s *suite) createFails(t *testing.T, id string, want string) {
+	t.Helper()
+	ctx := s.ctx()
+	c, err := s.client.NewContainer(ctx, id,
+		containerd.WithNewSpec(oci.WithRootFSPath(s.rootfs), oci.WithProcessArgs("/bin/true")),
+		containerd.WithRuntime(containerdtest.V1Runtime, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Delete(ctx)
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err == nil {
+		task.Delete(ctx)
+		t.Fatalf("task %s was created", id)
+	}
+	if !strings.Contains(err.Error(), want) && s.logLine("gvisor-containerd-shim: ", want) == "" {
+		t.Fatalf("create failed with %q; neither it nor the shim's log says %q", err, want)
+	}
+	t.Logf("create %s: %v", id, err)
+	s.waitNoLeftovers(t)
+}
+
+// Property 6, continued: a malformed or unreadable config and a runsc that
+// crashes mid-create fail the create clearly and leave nothing behind.
+func TestBadConfigAndCrashingRunsc(t *testing.T) {
+	t.Run("malformed config", func(t *testing.T) {
+		s := newSuite(t, options{config: "[runsc_config\nnetwork = none\n"})
+		s.createFails(t, "badcfg", "runsc.toml")
+	})
+	t.Run("unreadable config", func(t *testing.T) {
+		s := newSuite(t, options{configPath: t.TempDir()}) // a directory
+		s.createFails(t, "dircfg", "is a directory")
+	})
+	t.Run("runsc crashes mid-create", func(t *testing.T) {
+		// runsc create runs, then dies by SIGKILL before it returns.
+		crashy := filepath.Join(t.TempDir(), "crashy-runsc")
+		script := "#!/bin/sh\ncase \" $* \" in *\" create \"*)\n  runsc \"$@\" &\n  sleep 0.3\n  kill -9 $!\n  echo 'simulated runsc crash' >&2\n  exit 139;;\nesac\nexec runsc \"$@\"\n"
+		if err := os.WriteFile(crashy, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := newSuite(t, options{runtime: crashy})
+		s.createFails(t, "crash", "139")
+	})
+}
