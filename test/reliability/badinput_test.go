@@ -20,8 +20,8 @@ import (
 	"github.com/containerd/containerd/oci"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
 	"github.com/containerd/ttrpc"
-	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	ptypes "github.com/gogo/protobuf/types"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 )
 
 func TestMain(m *testing.M) {
