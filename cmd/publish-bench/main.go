@@ -54,7 +54,13 @@ func main() {
 	runSubscriberIfChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "footprint" {
+		_, err = footprint(os.Args[2:], os.Stdout)
+	} else {
+		_, err = run(ctx, os.Args[1:], os.Stdout)
+	}
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "publish-bench: %v\n", err)
 		}

@@ -206,3 +206,51 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestFootprintMeasuresBothShims starts our shim and containerd-shim as
+// containerd would and checks that every start was timed to a ShimInfo
+// answer and the idle process was measured.
+func TestFootprintMeasuresBothShims(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd-shim")
+	bin := containerdtest.BuildShim(t)
+	jsonFile := filepath.Join(t.TempDir(), "footprint.json")
+	var stdout bytes.Buffer
+	if _, err := footprint([]string{"-shim", bin, "-starts", "3", "-container=false", "-json", jsonFile}, &stdout); err != nil {
+		t.Fatalf("footprint: %v", err)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Shims []struct {
+			Name    string  `json:"name"`
+			Starts  int     `json:"starts"`
+			P50     float64 `json:"start_to_serving_p50_ms"`
+			Min     float64 `json:"start_to_serving_min_ms"`
+			Max     float64 `json:"start_to_serving_max_ms"`
+			RSS     int     `json:"idle_rss_kib"`
+			Threads int     `json:"idle_threads"`
+		} `json:"shims"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Shims) != 2 || rep.Shims[0].Name != "gvisor-containerd-shim" || rep.Shims[1].Name != "containerd-shim" {
+		t.Fatalf("shims %+v, want ours then containerd-shim", rep.Shims)
+	}
+	for _, s := range rep.Shims {
+		if s.Starts != 3 || !(0 < s.Min && s.Min <= s.P50 && s.P50 <= s.Max) || s.RSS <= 0 || s.Threads <= 0 {
+			t.Errorf("%s: %+v: want 3 timed starts and the idle process's RSS and threads", s.Name, s)
+		}
+	}
+	if !strings.Contains(stdout.String(), "containerd-shim") {
+		t.Errorf("no table on stdout:\n%s", stdout.String())
+	}
+}
+
+func TestFootprintNeedsTheShim(t *testing.T) {
+	if _, err := footprint(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-shim is required") {
+		t.Errorf("got %v", err)
+	}
+}
