@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,7 +213,14 @@ func TestBadOptions(t *testing.T) {
 // answer and the idle process was measured.
 func TestFootprintMeasuresBothShims(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd-shim")
-	bin := containerdtest.BuildShim(t)
+	// containerdtest.BuildShim builds from the current module, which here
+	// is this nested one: build from the repository root instead.
+	bin := filepath.Join(t.TempDir(), "gvisor-containerd-shim")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gvisor-containerd-shim")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the shim: %v\n%s", err, out)
+	}
 	jsonFile := filepath.Join(t.TempDir(), "footprint.json")
 	var stdout bytes.Buffer
 	if _, err := footprint([]string{"-shim", bin, "-starts", "3", "-container=false", "-json", jsonFile}, &stdout); err != nil {
