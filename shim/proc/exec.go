@@ -1,0 +1,183 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containerd/console"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/pkg/stdio"
+	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/shim/runsc"
+)
+
+// ExecConfig describes a process to exec into the container.
+type ExecConfig struct {
+	ID    string
+	Spec  specs.Process
+	Stdio stdio.Stdio
+}
+
+type execState interface {
+	start(ctx context.Context) error
+	delete(ctx context.Context) error
+	kill(ctx context.Context, sig uint32, all bool) error
+	setExited(status int)
+	status() string
+}
+
+// Exec is a process exec'd into the container.
+type Exec struct {
+	mu    sync.Mutex
+	state execState
+
+	id     string
+	parent *Init
+	spec   specs.Process
+	io     *processIO
+	// pid is the process's pid inside the sandbox; waiterPid the host pid
+	// of the `runsc exec` that runsc leaves behind to wait for it, which
+	// exits with the process's status.
+	pid, waiterPid int
+	exit           exitState
+}
+
+var _ Process = (*Exec)(nil)
+
+// NewExec prepares an exec in the created state; Start runs it. ioUID and
+// ioGID own the stdio pipes.
+func NewExec(parent *Init, cfg ExecConfig, ioUID, ioGID int) (*Exec, error) {
+	if cfg.Spec.Terminal != cfg.Stdio.Terminal {
+		return nil, fmt.Errorf("exec %s: process terminal %v but stdio terminal %v: %w",
+			cfg.ID, cfg.Spec.Terminal, cfg.Stdio.Terminal, errdefs.ErrInvalidArgument)
+	}
+	pio, err := newProcessIO(cfg.Stdio, ioUID, ioGID)
+	if err != nil {
+		return nil, err
+	}
+	e := &Exec{id: cfg.ID, parent: parent, spec: cfg.Spec, io: pio, exit: newExitState()}
+	e.state = &execCreatedState{e: e}
+	return e, nil
+}
+
+func (e *Exec) ID() string { return e.id }
+
+func (e *Exec) Pid() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pid
+}
+
+func (e *Exec) ExitPid() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.waiterPid
+}
+
+func (e *Exec) ExitStatus() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.exit.status
+}
+
+func (e *Exec) ExitedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.exit.exitedAt
+}
+
+func (e *Exec) Stdio() stdio.Stdio { return e.io.stdio }
+
+func (e *Exec) Status(context.Context) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state.status(), nil
+}
+
+func (e *Exec) Wait() { <-e.exit.waitBlock }
+
+func (e *Exec) Resize(ws console.WinSize) error { return e.io.resize(ws) }
+
+func (e *Exec) CloseStdin() error { return e.io.closeStdin() }
+
+func (e *Exec) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state.start(ctx)
+}
+
+func (e *Exec) Delete(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state.delete(ctx)
+}
+
+func (e *Exec) Kill(ctx context.Context, sig uint32, all bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state.kill(ctx, sig, all)
+}
+
+func (e *Exec) SetExited(status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.state.setExited(status)
+	e.exit.set(status)
+}
+
+// run execs the process (`runsc exec --detach`) and connects its stdio.
+func (e *Exec) run(ctx context.Context) error {
+	if !e.parent.Running() {
+		return fmt.Errorf("exec %s: container is not running: %w", e.id, errdefs.ErrFailedPrecondition)
+	}
+	dir := e.parent.bundle
+	opts := &runsc.ExecOpts{
+		PidFile:         filepath.Join(dir, e.id+".pid"),
+		InternalPidFile: filepath.Join(dir, e.id+".internal.pid"),
+		IO:              e.io.IO(),
+	}
+	var socket *runc.Socket
+	if e.io.stdio.Terminal {
+		var err error
+		if socket, err = runc.NewTempConsoleSocket(); err != nil {
+			return fmt.Errorf("creating console socket: %w", err)
+		}
+		defer socket.Close()
+		opts.ConsoleSocket = socket
+	}
+	if err := e.parent.runtime.Exec(ctx, e.parent.id, e.spec, opts); err != nil {
+		return err
+	}
+	if socket != nil {
+		c, err := socket.ReceiveMaster()
+		if err != nil {
+			return fmt.Errorf("receiving the terminal from runsc: %w", err)
+		}
+		if err := e.io.copyConsole(ctx, c); err != nil {
+			return err
+		}
+	} else if err := e.io.copyPipes(ctx); err != nil {
+		return err
+	}
+	var err error
+	if e.waiterPid, err = readPidFile(opts.PidFile); err != nil {
+		return err
+	}
+	if e.pid, err = readPidFile(opts.InternalPidFile); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (e *Exec) kill(ctx context.Context, sig uint32) error {
+	return e.parent.runtime.Kill(ctx, e.parent.id, int(sig), false, e.pid)
+}
+
+func (e *Exec) delete() {
+	e.io.close()
+}

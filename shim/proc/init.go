@@ -1,0 +1,290 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/console"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/log"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/pkg/stdio"
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+
+	"github.com/google/gvisor-containerd-shim/shim/runsc"
+)
+
+// InitConfig describes the container Create makes.
+type InitConfig struct {
+	ID     string
+	Bundle string
+	// Mounts make up the rootfs, mounted at <Bundle>/rootfs; none when the
+	// spec points at a rootfs of its own.
+	Mounts       []mount.Mount
+	Stdio        stdio.Stdio
+	IoUID, IoGID int
+	// Checkpoint, when set, is the image the container is restored from
+	// (at Start) instead of being created.
+	Checkpoint string
+	Runtime    *runsc.Runsc
+}
+
+// initState is what the init process may do in one state.
+type initState interface {
+	start(ctx context.Context) error
+	delete(ctx context.Context) error
+	pause(ctx context.Context) error
+	resume(ctx context.Context) error
+	checkpoint(ctx context.Context, imagePath string, exit bool) error
+	kill(ctx context.Context, sig uint32, all bool) error
+	setExited(status int)
+	status() string
+}
+
+// Init is the container's init process (its sandbox).
+type Init struct {
+	mu    sync.Mutex
+	state initState
+
+	id, bundle string
+	rootfs     string // mounted by Create; "" when nothing was mounted
+	runtime    *runsc.Runsc
+	io         *processIO
+	checkpoint string
+	pid        int
+	exit       exitState
+}
+
+var _ Process = (*Init)(nil)
+
+// NewInit mounts the rootfs and creates the container (`runsc create`),
+// or prepares its restore from cfg.Checkpoint. On failure nothing is left
+// mounted or running.
+func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
+	p := &Init{
+		id:         cfg.ID,
+		bundle:     cfg.Bundle,
+		runtime:    cfg.Runtime,
+		checkpoint: cfg.Checkpoint,
+		exit:       newExitState(),
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
+		return nil, fmt.Errorf("invalid bundle %s: %w", cfg.Bundle, errdefs.ErrInvalidArgument)
+	}
+	if len(cfg.Mounts) > 0 {
+		rootfs := filepath.Join(cfg.Bundle, "rootfs")
+		if err := os.MkdirAll(rootfs, 0o711); err != nil {
+			return nil, err
+		}
+		if err := mount.All(cfg.Mounts, rootfs); err != nil {
+			mount.UnmountAll(rootfs, 0)
+			return nil, fmt.Errorf("mounting rootfs: %w", err)
+		}
+		p.rootfs = rootfs
+	}
+	defer func() {
+		if retErr != nil {
+			p.cleanup(ctx)
+		}
+	}()
+	pio, err := newProcessIO(cfg.Stdio, cfg.IoUID, cfg.IoGID)
+	if err != nil {
+		return nil, err
+	}
+	p.io = pio
+	if cfg.Checkpoint != "" {
+		p.state = &createdCheckpointState{p: p}
+		return p, nil
+	}
+	if err := p.runCreate(ctx, func(opts *runsc.CreateOpts) error {
+		return p.runtime.Create(ctx, p.id, p.bundle, opts)
+	}); err != nil {
+		return nil, err
+	}
+	p.state = &createdState{p: p}
+	return p, nil
+}
+
+// runCreate runs create or restore with the process's stdio or terminal,
+// then connects them to containerd's fifos and reads the pid.
+func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) error {
+	pidFile := filepath.Join(p.bundle, "init.pid")
+	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO()}
+	var socket *runc.Socket
+	if p.io.stdio.Terminal {
+		var err error
+		if socket, err = runc.NewTempConsoleSocket(); err != nil {
+			return fmt.Errorf("creating console socket: %w", err)
+		}
+		defer socket.Close()
+		opts.ConsoleSocket = socket
+	}
+	if err := run(opts); err != nil {
+		// runsc may have started a sandbox before failing.
+		p.runtime.Delete(context.WithoutCancel(ctx), p.id, true)
+		return err
+	}
+	if socket != nil {
+		c, err := socket.ReceiveMaster()
+		if err != nil {
+			return fmt.Errorf("receiving the terminal from runsc: %w", err)
+		}
+		if err := p.io.copyConsole(ctx, c); err != nil {
+			return err
+		}
+	} else if err := p.io.copyPipes(ctx); err != nil {
+		return err
+	}
+	pid, err := readPidFile(pidFile)
+	if err != nil {
+		return err
+	}
+	p.pid = pid
+	return nil
+}
+
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("reading runsc's pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("runsc's pid file %s: %w", path, err)
+	}
+	return pid, nil
+}
+
+// cleanup removes what a failed Create or a Delete leaves: the sandbox,
+// the stdio and the rootfs mount.
+func (p *Init) cleanup(ctx context.Context) {
+	if p.io != nil {
+		p.io.close()
+	}
+	if p.rootfs != "" {
+		if err := mount.UnmountAll(p.rootfs, unix.MNT_DETACH); err != nil {
+			log.G(ctx).WithError(err).Warn("unmounting rootfs")
+		}
+		p.rootfs = ""
+	}
+}
+
+func (p *Init) ID() string { return p.id }
+
+func (p *Init) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// ExitPid is the sandbox's pid: the sandbox exits with its init's status.
+func (p *Init) ExitPid() int { return p.Pid() }
+
+func (p *Init) ExitStatus() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exit.status
+}
+
+func (p *Init) ExitedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exit.exitedAt
+}
+
+func (p *Init) Stdio() stdio.Stdio { return p.io.stdio }
+
+func (p *Init) Status(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.status(), nil
+}
+
+func (p *Init) Wait() { <-p.exit.waitBlock }
+
+// Exited is closed when the process has exited.
+func (p *Init) Exited() <-chan struct{} { return p.exit.waitBlock }
+
+func (p *Init) Resize(ws console.WinSize) error { return p.io.resize(ws) }
+
+func (p *Init) CloseStdin() error { return p.io.closeStdin() }
+
+func (p *Init) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.start(ctx)
+}
+
+func (p *Init) Delete(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.delete(ctx)
+}
+
+func (p *Init) Kill(ctx context.Context, sig uint32, all bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.kill(ctx, sig, all)
+}
+
+func (p *Init) Pause(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.pause(ctx)
+}
+
+func (p *Init) Resume(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.resume(ctx)
+}
+
+// Checkpoint saves the container to imagePath; with exit the container
+// stops afterwards, otherwise it keeps running.
+func (p *Init) Checkpoint(ctx context.Context, imagePath string, exit bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.checkpoint(ctx, imagePath, exit)
+}
+
+func (p *Init) SetExited(status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.setExited(status)
+	// A process deleted before it exited still has waiters to release.
+	p.exit.set(status)
+}
+
+// Running reports whether execs may start: the init runs and is not paused.
+func (p *Init) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.status() == "running"
+}
+
+// Ps lists the pids inside the sandbox.
+func (p *Init) Ps(ctx context.Context) ([]int, error) {
+	return p.runtime.Ps(ctx, p.id)
+}
+
+func (p *Init) kill(ctx context.Context, sig uint32, all bool) error {
+	return p.runtime.Kill(ctx, p.id, int(sig), all, 0)
+}
+
+func (p *Init) delete(ctx context.Context) error {
+	err := p.runtime.Delete(ctx, p.id, true)
+	var rerr *runsc.Error
+	if errors.As(err, &rerr) && strings.Contains(rerr.Msg, "does not exist") {
+		err = nil // a container that never made it into runsc's state
+	}
+	p.cleanup(ctx)
+	return err
+}
