@@ -47,6 +47,7 @@ type options struct {
 	jsonFile        string
 	chartFile       string
 	cpuProfile      string
+	exitRate        float64
 	quiet           bool
 }
 
@@ -86,6 +87,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.jsonFile, "json", "", "write every figure to this JSON file")
 	fs.StringVar(&o.chartFile, "chart", "", "write the latency chart to this .svg or .png file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the measured rounds (this process only, not the children) to this file")
+	fs.Float64Var(&o.exitRate, "cluster-exit-rate", 10, "exits per second per node for the cluster projection of CPU cost")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -111,6 +113,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, fmt.Errorf("-churn-rate must be above 0, not %g", o.churnRate)
 	case o.churnProbes < 0:
 		return nil, fmt.Errorf("-churn-probes must not be negative")
+	case !(o.exitRate > 0):
+		return nil, fmt.Errorf("-cluster-exit-rate must be above 0, not %g", o.exitRate)
 	case o.idle <= 0:
 		return nil, fmt.Errorf("-timeout must be positive")
 	case o.namespace == "":
@@ -215,6 +219,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	if err := r.waitSubscribed(ctx); err != nil {
 		return nil, err
 	}
+	rep.Idle = r.idleBaseline(time.Second)
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -237,6 +242,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	rep.Machine.LoadAvgEnd = loadAvg()
 	rep.Results = buildResults(r.samples, o.workloads, o.paths)
 	rep.Targets = checkTargets(rep.Results)
+	rep.Cluster = projectCluster(rep.Results, o.exitRate)
 	if o.jsonFile != "" {
 		if err := writeJSON(o.jsonFile, rep); err != nil {
 			return nil, fmt.Errorf("write %s: %w", o.jsonFile, err)
@@ -321,6 +327,20 @@ func (r *runner) waitSubscribed(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("the subscriber saw no event within %s", r.idle)
+}
+
+// idleBaseline measures the CPU both sides use with nothing published. The
+// paced churn workload's per-event figures include it for its duration.
+func (r *runner) idleBaseline(d time.Duration) IdleBaseline {
+	before := r.meter.read()
+	time.Sleep(d)
+	after := r.meter.read()
+	b := IdleBaseline{PublisherCPUPerSec: us(after.publisher-before.publisher) / d.Seconds()}
+	if before.daemonOK && after.daemonOK {
+		v := us(after.daemon-before.daemon) / d.Seconds()
+		b.DaemonCPUPerSec = &v
+	}
+	return b
 }
 
 // checkDaemon fails clearly when nothing serves at address.

@@ -96,6 +96,9 @@ func TestSmokeAllPaths(t *testing.T) {
 			Met  bool    `json:"met"`
 			Val  float64 `json:"value"`
 		} `json:"targets"`
+		Cluster *struct {
+			CPUSecondsPerHour map[string]float64 `json:"cpu_seconds_per_hour"`
+		} `json:"cluster"`
 		Config struct {
 			EmbeddedDaemon bool `json:"embedded_daemon"`
 			DaemonPid      int  `json:"daemon_pid"`
@@ -142,6 +145,9 @@ func TestSmokeAllPaths(t *testing.T) {
 				t.Errorf("no result for %s/%s", w, p)
 			}
 		}
+	}
+	if c := rep.Cluster; c == nil || len(c.CPUSecondsPerHour) != len(allPaths) || c.CPUSecondsPerHour[pathFork] <= 0 {
+		t.Errorf("cluster projection %+v: want a figure per path", rep.Cluster)
 	}
 	if len(rep.Targets) != 4 {
 		t.Errorf("%d targets checked, want 4: %+v", len(rep.Targets), rep.Targets)

@@ -15,12 +15,52 @@ const schemaVersion = "publish-bench/1"
 
 // Report is the -json output. docs/benchmarks.md documents every field.
 type Report struct {
-	Schema  string    `json:"schema"`
-	Started time.Time `json:"started"`
-	Machine Machine   `json:"machine"`
-	Config  RunConfig `json:"config"`
-	Results []Result  `json:"results"`
-	Targets []Target  `json:"targets"`
+	Schema  string       `json:"schema"`
+	Started time.Time    `json:"started"`
+	Machine Machine      `json:"machine"`
+	Config  RunConfig    `json:"config"`
+	Idle    IdleBaseline `json:"idle_baseline"`
+	Results []Result     `json:"results"`
+	Targets []Target     `json:"targets"`
+	Cluster *Cluster     `json:"cluster,omitempty"`
+}
+
+// Cluster projects the sequential workload's CPU per event (publishing side
+// plus daemon) onto a node with a steady rate of exits.
+type Cluster struct {
+	ExitsPerSec float64 `json:"exits_per_sec"`
+	// CPU seconds per hour each path costs at that rate, and what each
+	// saves against the fork path.
+	CPUSecondsPerHour map[string]float64 `json:"cpu_seconds_per_hour"`
+	SavedVsFork       map[string]float64 `json:"cpu_seconds_per_hour_saved_vs_fork"`
+}
+
+func projectCluster(results []Result, exitsPerSec float64) *Cluster {
+	c := &Cluster{ExitsPerSec: exitsPerSec, CPUSecondsPerHour: map[string]float64{}, SavedVsFork: map[string]float64{}}
+	for _, r := range results {
+		if r.Workload != workloadSequential || r.DaemonCPUPerEvt == nil {
+			continue
+		}
+		c.CPUSecondsPerHour[r.Path] = (r.CPUPerEvent + *r.DaemonCPUPerEvt) / 1e6 * exitsPerSec * 3600
+	}
+	if len(c.CPUSecondsPerHour) == 0 {
+		return nil
+	}
+	if fork, ok := c.CPUSecondsPerHour[pathFork]; ok {
+		for p, v := range c.CPUSecondsPerHour {
+			if p != pathFork {
+				c.SavedVsFork[p] = fork - v
+			}
+		}
+	}
+	return c
+}
+
+// IdleBaseline is the CPU each side used per second while nothing was
+// published, measured once before the rounds.
+type IdleBaseline struct {
+	PublisherCPUPerSec float64  `json:"publisher_cpu_us_per_sec"`
+	DaemonCPUPerSec    *float64 `json:"daemon_cpu_us_per_sec"`
 }
 
 type Machine struct {
@@ -242,6 +282,20 @@ func printTable(out io.Writer, rep *Report) {
 		if r.OutOfOrder > 0 || r.Duplicates > 0 || r.FirstError != "" {
 			fmt.Fprintf(out, "\n%s/%s: %d out of order, %d duplicates, %d publish errors %s", r.Workload, r.Path,
 				r.OutOfOrder, r.Duplicates, r.PublishErrors, r.FirstError)
+		}
+	}
+	if c := rep.Cluster; c != nil {
+		fmt.Fprintf(out, "\nat %g exits/s per node (sequential CPU per event, publishing side + daemon):\n", c.ExitsPerSec)
+		for _, p := range rep.Config.Paths {
+			v, ok := c.CPUSecondsPerHour[p]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(out, "  %-6s %8.1f CPU-s/hour", p, v)
+			if saved, ok := c.SavedVsFork[p]; ok {
+				fmt.Fprintf(out, "  (%.1f CPU-s/hour less than fork)", saved)
+			}
+			fmt.Fprintln(out)
 		}
 	}
 	if len(rep.Targets) > 0 {

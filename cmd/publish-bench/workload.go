@@ -222,21 +222,26 @@ type collector struct {
 	dup    int
 	last   int64
 	err    error
+	sent   chan struct{} // closed once everything was published
 	done   chan struct{}
 	cancel chan struct{}
 }
 
+// collect starts a collector. Until finish says all was published it only
+// takes what the subscriber writes on its own (when its buffer fills), so
+// the measured side pays nothing per event; then it asks the subscriber for
+// the rest every 20 ms and gives up on what is still missing after r.idle
+// without an arrival.
 func (r *runner) collect(base uint64, n int) *collector {
-	c := &collector{base: base, when: make([]int64, n), done: make(chan struct{}), cancel: make(chan struct{})}
+	c := &collector{base: base, when: make([]int64, n),
+		sent: make(chan struct{}), done: make(chan struct{}), cancel: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		timer := time.NewTimer(r.idle)
-		defer timer.Stop()
-		// The subscriber sends what it holds when asked: often enough to
-		// end a phase soon after its last event, rarely enough to cost
-		// the publishing side nothing per event.
-		poll := time.NewTicker(20 * time.Millisecond)
-		defer poll.Stop()
+		var (
+			sent       = c.sent
+			poll, idle <-chan time.Time
+			idleTimer  *time.Timer
+		)
 		got := 0
 		for got < n {
 			select {
@@ -255,16 +260,23 @@ func (r *runner) collect(base uint64, n int) *collector {
 				}
 				c.when[i] = a.when
 				c.order = append(c.order, a.seq)
-				c.last = a.when
+				c.last = max(c.last, a.when)
 				got++
 				r.progress.add(1)
-				if !timer.Stop() {
-					<-timer.C
+				if idleTimer != nil {
+					idleTimer.Reset(r.idle)
 				}
-				timer.Reset(r.idle)
-			case <-poll.C:
+			case <-sent:
+				sent = nil
 				r.sub.requestFlush()
-			case <-timer.C:
+				ticker := time.NewTicker(20 * time.Millisecond)
+				defer ticker.Stop()
+				idleTimer = time.NewTimer(r.idle)
+				defer idleTimer.Stop()
+				poll, idle = ticker.C, idleTimer.C
+			case <-poll:
+				r.sub.requestFlush()
+			case <-idle:
 				return // whatever is missing is lost
 			case <-c.cancel:
 				return
@@ -282,6 +294,7 @@ func (c *collector) stop() {
 
 // finish waits for the collector and books its results.
 func (c *collector) finish(smp *sample, published []int64) error {
+	close(c.sent)
 	<-c.done
 	if c.err != nil {
 		return c.err
