@@ -32,7 +32,9 @@ func (s *createdCheckpointState) delete(ctx context.Context) error {
 func (s *createdCheckpointState) kill(context.Context, uint32, bool) error {
 	return invalidState("kill", "created (from a checkpoint, not yet restored)")
 }
-func (s *createdCheckpointState) pause(context.Context) error { return invalidState("pause", "created") }
+func (s *createdCheckpointState) pause(context.Context) error {
+	return invalidState("pause", "created")
+}
 func (s *createdCheckpointState) resume(context.Context) error {
 	return invalidState("resume", "created")
 }

@@ -1,15 +1,37 @@
 // Package service implements containerd's v1 Shim API (runtime/v1/shim/v1)
-// for gVisor by driving the runsc command.
+// for gVisor: it keeps the container's init and exec processes (package
+// proc), drives runsc through them, and publishes each process's TaskExit.
 package service
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/containerd/console"
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/log"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/pkg/stdio"
+	"github.com/containerd/containerd/runtime"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/containerd/sys/reaper"
+	runc "github.com/containerd/go-runc"
+	"github.com/containerd/typeurl"
 	ptypes "github.com/gogo/protobuf/types"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/shim/proc"
+	"github.com/google/gvisor-containerd-shim/shim/runsc"
 )
 
 // Config is what the CLI hands the service.
@@ -22,6 +44,13 @@ type Config struct {
 	FlushTimeout time.Duration     // how long the init's Delete waits for the publisher; 0 = 5s
 }
 
+// DefaultFlushTimeout bounds the init's Delete wait for the publisher.
+const DefaultFlushTimeout = 5 * time.Second
+
+// exitGrace is how long Delete waits for an init that is still running
+// (its kill just sent) to exit.
+const exitGrace = 2 * time.Second
+
 // Publisher delivers the shim's events to containerd; Flush waits until
 // everything published so far has been delivered.
 type Publisher interface {
@@ -29,64 +58,451 @@ type Publisher interface {
 	Flush(ctx context.Context) error
 }
 
-// Service is the v1 ShimService over runsc.
+// Service is the v1 ShimService over runsc. One Service runs one container.
 type Service struct {
 	cfg Config
 	pub Publisher
+
+	mu    sync.Mutex
+	init  *proc.Init
+	execs map[string]*proc.Exec
+	ioUID int
+	ioGID int
+
+	exits *exitTracker
+	// publishing is held while an exit is recorded and its TaskExit
+	// queued, so the init's Delete can flush after it.
+	publishing sync.Mutex
 }
 
 var _ shimapi.ShimService = (*Service)(nil)
 
-// New returns a Service for the bundle in cfg.
+// New returns a Service for the bundle in cfg. It takes process exits from
+// reaper.Default, so the caller must call reaper.Reap on SIGCHLD (as a
+// subreaper: runsc's sandboxes are re-parented to the shim).
 func New(cfg Config, pub Publisher) (*Service, error) {
-	return &Service{cfg: cfg, pub: pub}, nil
+	if cfg.Namespace == "" {
+		return nil, fmt.Errorf("shim service: namespace is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if pub == nil {
+		return nil, fmt.Errorf("shim service: publisher is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.FlushTimeout == 0 {
+		cfg.FlushTimeout = DefaultFlushTimeout
+	}
+	s := &Service{cfg: cfg, pub: pub, execs: make(map[string]*proc.Exec)}
+	s.exits = newExitTracker(s.processExited)
+	ec := reaper.Default.Subscribe()
+	go func() {
+		for e := range ec {
+			s.exits.exited(e)
+		}
+	}()
+	return s, nil
 }
 
-func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (*shimapi.StateResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+// processExited records p's exit and publishes its TaskExit.
+func (s *Service) processExited(p proc.Process, e runc.Exit) {
+	s.publishing.Lock()
+	defer s.publishing.Unlock()
+	p.SetExited(e.Status)
+	ctx := namespaces.WithNamespace(context.Background(), s.cfg.Namespace)
+	id := s.containerID()
+	log.G(ctx).WithFields(map[string]interface{}{"id": p.ID(), "pid": p.Pid(), "status": e.Status}).Debug("process exited")
+	if err := s.pub.Publish(ctx, runtime.TaskExitEventTopic, &eventstypes.TaskExit{
+		ContainerID: id,
+		ID:          p.ID(),
+		Pid:         uint32(p.Pid()),
+		ExitStatus:  uint32(e.Status),
+		ExitedAt:    p.ExitedAt(),
+	}); err != nil {
+		log.G(ctx).WithError(err).Error("publishing TaskExit")
+	}
 }
-func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (*shimapi.CreateTaskResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+func (s *Service) containerID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init == nil {
+		return ""
+	}
+	return s.init.ID()
 }
-func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (*shimapi.StartResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+var errNotCreated = fmt.Errorf("container must be created first: %w", errdefs.ErrFailedPrecondition)
+
+func (s *Service) initProcess() (*proc.Init, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init == nil {
+		return nil, errNotCreated
+	}
+	return s.init, nil
 }
-func (s *Service) Delete(ctx context.Context, r *ptypes.Empty) (*shimapi.DeleteResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// process returns the init for "" or the container id, else the exec.
+func (s *Service) process(id string) (proc.Process, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init == nil {
+		return nil, errNotCreated
+	}
+	if id == "" || id == s.init.ID() {
+		return s.init, nil
+	}
+	e, ok := s.execs[id]
+	if !ok {
+		return nil, fmt.Errorf("process %s does not exist: %w", id, errdefs.ErrNotFound)
+	}
+	return e, nil
 }
-func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessRequest) (*shimapi.DeleteResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Create creates the container (or prepares its restore from a checkpoint).
+func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *shimapi.CreateTaskResponse, retErr error) {
+	defer toGRPC(&retErr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init != nil {
+		return nil, fmt.Errorf("container %s already created: %w", s.init.ID(), errdefs.ErrAlreadyExists)
+	}
+	if r.ID == "" || r.Bundle == "" {
+		return nil, fmt.Errorf("create needs an id and a bundle: %w", errdefs.ErrInvalidArgument)
+	}
+	var opts runctypes.CreateOptions
+	if r.Options != nil {
+		v, err := typeurl.UnmarshalAny(r.Options)
+		if err != nil {
+			return nil, fmt.Errorf("create options: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		o, ok := v.(*runctypes.CreateOptions)
+		if !ok {
+			return nil, fmt.Errorf("create options are %T, want runctypes.CreateOptions: %w", v, errdefs.ErrInvalidArgument)
+		}
+		opts = *o
+	}
+	var mounts []mount.Mount
+	for _, m := range r.Rootfs {
+		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Options: m.Options})
+	}
+	root := ""
+	if s.cfg.RuntimeRoot != "" {
+		root = filepath.Join(s.cfg.RuntimeRoot, s.cfg.Namespace)
+	}
+	rt := runsc.New(r.Runtime, root, filepath.Join(r.Bundle, "log.json"), r.ID, s.cfg.RunscConfig)
+	p, err := proc.NewInit(ctx, proc.InitConfig{
+		ID:         r.ID,
+		Bundle:     r.Bundle,
+		Mounts:     mounts,
+		Stdio:      stdio.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		IoUID:      int(opts.IoUid),
+		IoGID:      int(opts.IoGid),
+		Checkpoint: r.Checkpoint,
+		Runtime:    rt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.init, s.ioUID, s.ioGID = p, int(opts.IoUid), int(opts.IoGid)
+	if r.Checkpoint == "" {
+		s.exits.watch(p)
+	}
+	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
-func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (*shimapi.ListPidsResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Start starts the init (or restores it) or an exec.
+func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimapi.StartResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	restoring := false
+	if ip, ok := p.(*proc.Init); ok {
+		restoring = ip.Pid() == 0 // restored: the sandbox's pid comes with Start
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	if _, isExec := p.(*proc.Exec); isExec || restoring {
+		s.exits.watch(p)
+	}
+	return &shimapi.StartResponse{ID: p.ID(), Pid: uint32(p.Pid())}, nil
 }
-func (s *Service) Pause(ctx context.Context, r *ptypes.Empty) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Delete deletes the container; it returns once the init's TaskExit has
+// been delivered (or FlushTimeout passed), because containerd kills the
+// shim right after.
+func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.DeleteResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.initProcess()
+	if err != nil {
+		return nil, err
+	}
+	if status, _ := p.Status(ctx); status == "running" || status == "paused" {
+		select {
+		case <-p.Exited():
+		case <-time.After(exitGrace):
+		}
+	}
+	if err := p.Delete(ctx); err != nil {
+		return nil, err
+	}
+	// An exit being recorded right now is queued once this lock is free.
+	s.publishing.Lock()
+	s.publishing.Unlock()
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
+	defer cancel()
+	if err := s.pub.Flush(fctx); err != nil {
+		log.G(ctx).WithError(err).Warn("events not flushed before delete returned")
+	}
+	return &shimapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: p.ExitedAt()}, nil
 }
-func (s *Service) Resume(ctx context.Context, r *ptypes.Empty) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// DeleteProcess deletes an exec.
+func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessRequest) (_ *shimapi.DeleteResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.(*proc.Init); ok {
+		return nil, fmt.Errorf("cannot delete the init process with DeleteProcess: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := p.Delete(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.execs, r.ID)
+	s.mu.Unlock()
+	return &shimapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: p.ExitedAt()}, nil
 }
-func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Exec records a process to exec; Start runs it.
+func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init == nil {
+		return nil, errNotCreated
+	}
+	if _, ok := s.execs[r.ID]; ok || r.ID == s.init.ID() {
+		return nil, fmt.Errorf("process %s already exists: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	if r.ID == "" || r.Spec == nil {
+		return nil, fmt.Errorf("exec needs an id and a process spec: %w", errdefs.ErrInvalidArgument)
+	}
+	var spec specs.Process
+	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
+		return nil, fmt.Errorf("exec process spec: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	e, err := proc.NewExec(s.init, proc.ExecConfig{
+		ID:    r.ID,
+		Spec:  spec,
+		Stdio: stdio.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+	}, s.ioUID, s.ioGID)
+	if err != nil {
+		return nil, err
+	}
+	s.execs[r.ID] = e
+	return &ptypes.Empty{}, nil
 }
-func (s *Service) Kill(ctx context.Context, r *shimapi.KillRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// State reports a process's status, stdio and exit.
+func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (_ *shimapi.StateResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	status := task.StatusUnknown
+	switch st {
+	case "created":
+		status = task.StatusCreated
+	case "running":
+		status = task.StatusRunning
+	case "paused":
+		status = task.StatusPaused
+	case "stopped", "deleted":
+		status = task.StatusStopped
+	}
+	sio := p.Stdio()
+	return &shimapi.StateResponse{
+		ID:         p.ID(),
+		Bundle:     s.cfg.BundlePath,
+		Pid:        uint32(p.Pid()),
+		Status:     status,
+		Stdin:      sio.Stdin,
+		Stdout:     sio.Stdout,
+		Stderr:     sio.Stderr,
+		Terminal:   sio.Terminal,
+		ExitStatus: uint32(p.ExitStatus()),
+		ExitedAt:   p.ExitedAt(),
+	}, nil
 }
-func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// ListPids lists the pids inside the sandbox (runsc ps); an exec's pid
+// carries its exec id.
+func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (_ *shimapi.ListPidsResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.initProcess()
+	if err != nil {
+		return nil, err
+	}
+	pids, err := p.Ps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	execIDs := make(map[int]string)
+	s.mu.Lock()
+	for id, e := range s.execs {
+		if pid := e.Pid(); pid > 0 {
+			execIDs[pid] = id
+		}
+	}
+	s.mu.Unlock()
+	var procs []*task.ProcessInfo
+	for _, pid := range pids {
+		info := &task.ProcessInfo{Pid: uint32(pid)}
+		if id, ok := execIDs[pid]; ok {
+			a, err := typeurl.MarshalAny(&runctypes.ProcessDetails{ExecID: id})
+			if err != nil {
+				return nil, err
+			}
+			info.Info = a
+		}
+		procs = append(procs, info)
+	}
+	return &shimapi.ListPidsResponse{Processes: procs}, nil
 }
-func (s *Service) ResizePty(ctx context.Context, r *shimapi.ResizePtyRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Pause freezes the container (runsc pause).
+func (s *Service) Pause(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.initProcess()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Pause(ctx); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
 }
-func (s *Service) CloseIO(ctx context.Context, r *shimapi.CloseIORequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Resume thaws the container (runsc resume).
+func (s *Service) Resume(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.initProcess()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Resume(ctx); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
 }
-func (s *Service) ShimInfo(ctx context.Context, r *ptypes.Empty) (*shimapi.ShimInfoResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Checkpoint saves the container to r.Path (runsc checkpoint).
+func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskRequest) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.initProcess()
+	if err != nil {
+		return nil, err
+	}
+	if r.Path == "" {
+		return nil, fmt.Errorf("checkpoint needs an image path: %w", errdefs.ErrInvalidArgument)
+	}
+	var opts runctypes.CheckpointOptions
+	if r.Options != nil {
+		v, err := typeurl.UnmarshalAny(r.Options)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint options: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		if o, ok := v.(*runctypes.CheckpointOptions); ok {
+			opts = *o
+		}
+	}
+	if err := p.Checkpoint(ctx, r.Path, opts.Exit); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
 }
-func (s *Service) Update(ctx context.Context, r *shimapi.UpdateTaskRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// Kill signals the init (all: every process of the container) or an exec.
+func (s *Service) Kill(ctx context.Context, r *shimapi.KillRequest) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Kill(ctx, r.Signal, r.All); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
 }
-func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (*shimapi.WaitResponse, error) {
-	return nil, errdefs.ErrNotImplemented
+
+// ResizePty resizes a process's terminal.
+func (s *Service) ResizePty(ctx context.Context, r *shimapi.ResizePtyRequest) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Resize(console.WinSize{Width: uint16(r.Width), Height: uint16(r.Height)}); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// CloseIO closes a process's stdin.
+func (s *Service) CloseIO(ctx context.Context, r *shimapi.CloseIORequest) (_ *ptypes.Empty, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stdin {
+		if err := p.CloseStdin(); err != nil {
+			return nil, err
+		}
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// ShimInfo returns the shim's pid.
+func (s *Service) ShimInfo(context.Context, *ptypes.Empty) (*shimapi.ShimInfoResponse, error) {
+	return &shimapi.ShimInfoResponse{ShimPid: uint32(os.Getpid())}, nil
+}
+
+// Update is not supported: runsc has no update command.
+func (s *Service) Update(context.Context, *shimapi.UpdateTaskRequest) (*ptypes.Empty, error) {
+	return nil, errdefs.ToGRPC(fmt.Errorf("updating resources is not supported: runsc has no update command: %w", errdefs.ErrNotImplemented))
+}
+
+// Wait blocks until the process exits and returns its exit.
+func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (_ *shimapi.WaitResponse, retErr error) {
+	defer toGRPC(&retErr)
+	p, err := s.process(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &shimapi.WaitResponse{ExitStatus: uint32(p.ExitStatus()), ExitedAt: p.ExitedAt()}, nil
+}
+
+// toGRPC turns the error in *err into a status containerd maps back to
+// the errdefs class (NotFound, FailedPrecondition, ...).
+func toGRPC(err *error) {
+	if *err != nil {
+		*err = errdefs.ToGRPC(*err)
+	}
 }
