@@ -254,6 +254,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 		}
 	}
 	printTable(stdout, rep)
+	// A benchmark that lost or reordered events measured something broken.
+	for _, r := range rep.Results {
+		if r.Lost+r.Unsent+r.OutOfOrder+r.Duplicates > 0 {
+			return rep, fmt.Errorf("%s/%s: %d lost, %d not sent, %d out of order, %d duplicates (figures above are not comparable)",
+				r.Workload, r.Path, r.Lost, r.Unsent, r.OutOfOrder, r.Duplicates)
+		}
+	}
 	return rep, nil
 }
 
