@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/containerd/containerd"
 	eventstypes "github.com/containerd/containerd/api/events"
+	eventsapi "github.com/containerd/containerd/api/services/events/v1"
 	"github.com/containerd/typeurl"
 	"github.com/gogo/protobuf/types"
 )
@@ -63,68 +63,54 @@ func subscribe(address, namespace string, in io.Reader, out io.Writer) error {
 	defer client.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// The events API's own client rather than EventService().Subscribe,
+	// which hands each envelope through one more goroutine: receipt is
+	// timestamped right where gRPC returns it.
 	filter := fmt.Sprintf("topic==%q,namespace==%q", topicTaskExit, namespace)
-	envelopes, errs := client.EventService().Subscribe(ctx, filter)
+	session, err := eventsapi.NewEventsClient(client.Conn()).Subscribe(ctx, &eventsapi.SubscribeRequest{Filters: []string{filter}})
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", address, err)
+	}
 
-	// The receiving goroutine only timestamps and decodes; the writer
-	// batches.
-	records := make(chan arrival, 1<<16)
-	recvErr := make(chan error, 1)
+	var (
+		mu sync.Mutex // guards w: the receiver writes, the flusher flushes
+		w  = bufio.NewWriterSize(out, 64<<10)
+	)
 	go func() {
-		defer close(records)
-		for {
-			select {
-			case env := <-envelopes:
-				when := monotonicNow()
-				seq, err := sequenceOf(env.Event)
-				if err != nil {
-					recvErr <- err
-					return
-				}
-				records <- arrival{seq: seq, when: when}
-			case err := <-errs:
-				if err == nil {
-					err = errors.New("subscription closed")
-				}
-				recvErr <- fmt.Errorf("subscription to %s: %w", address, err)
-				return
-			}
-		}
-	}()
-	flushes := make(chan struct{}, 1)
-	parentGone := make(chan struct{})
-	go func() {
-		defer close(parentGone)
 		b := make([]byte, 64)
 		for {
 			if _, err := in.Read(b); err != nil {
+				cancel() // parent gone: the run is over
 				return
 			}
-			select {
-			case flushes <- struct{}{}:
-			default: // one pending flush covers this request too
+			mu.Lock()
+			err := w.Flush()
+			mu.Unlock()
+			if err != nil {
+				cancel()
+				return
 			}
 		}
 	}()
-	w := bufio.NewWriterSize(out, 64<<10)
 	var buf [recordSize]byte
 	for {
-		select {
-		case r, ok := <-records:
-			if !ok {
-				w.Flush()
-				return <-recvErr
+		env, err := session.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-			binary.LittleEndian.PutUint64(buf[:8], r.seq)
-			binary.LittleEndian.PutUint64(buf[8:], uint64(r.when))
-			w.Write(buf[:]) // writes through once 4096 records are buffered
-		case <-flushes:
-			if err := w.Flush(); err != nil {
-				return nil // parent went away: the run is over
-			}
-		case <-parentGone:
-			return nil
+			return fmt.Errorf("subscription to %s: %w", address, err)
 		}
+		when := monotonicNow()
+		seq, err := sequenceOf(env.Event)
+		if err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(buf[:8], seq)
+		binary.LittleEndian.PutUint64(buf[8:], uint64(when))
+		mu.Lock()
+		w.Write(buf[:]) // writes through once 4096 records are buffered
+		mu.Unlock()
 	}
 }
 
