@@ -63,6 +63,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	starts := fs.Int("starts", 20, "start-to-serving runs per binary")
 	withContainer := fs.Bool("container", true, "also run one container per shim (needs runsc, runc and busybox)")
 	jsonFile := fs.String("json", "", "write the figures to this JSON file")
+	debug := fs.Bool("debug", false, "run the container's shim with -debug and add the daemon's log to a container error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		mid := samples[j][len(samples[j])/2]
 		p.IdleRSSKiB, p.IdleThreads = mid.rss, mid.threads
 		if *withContainer {
-			if err := containerFootprint(p); err != nil {
+			if err := containerFootprint(p, *debug); err != nil {
 				p.ContainerError = err.Error()
 			}
 		}
@@ -233,8 +234,8 @@ func procStatus(pid int) (rss, threads int, err error) {
 // containerFootprint runs one `sleep` container through a throwaway
 // containerd whose v1 runtime uses p's shim and runtime, and reads the
 // shim's RSS and threads while it runs.
-func containerFootprint(p *ShimPrint) error {
-	cfg := ctrdaemon.Config{Runtime: p.Runtime, RuntimeRootBase: p.Runtime}
+func containerFootprint(p *ShimPrint, debug bool) (err error) {
+	cfg := ctrdaemon.Config{Runtime: p.Runtime, RuntimeRootBase: p.Runtime, ShimDebug: debug}
 	if p.Name != "containerd-shim" {
 		cfg.Shim = p.Binary
 	}
@@ -243,6 +244,13 @@ func containerFootprint(p *ShimPrint) error {
 		return err
 	}
 	defer d.Close()
+	if debug {
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("%w; containerd log:\n%s", err, d.LogTail(8<<10))
+			}
+		}()
+	}
 	rootfs, err := busyboxRootfs()
 	if err != nil {
 		return err
@@ -254,7 +262,7 @@ func containerFootprint(p *ShimPrint) error {
 	}
 	defer client.Close()
 	const ns, id = "footprint", "footprint"
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), time.Minute)
 	defer cancel()
 	container, err := client.NewContainer(ctx, id, containerd.WithRuntime(ctrdaemon.V1Runtime, nil),
 		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "3600")))
