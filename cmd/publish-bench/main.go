@@ -43,6 +43,7 @@ type options struct {
 	churnContainers int
 	churnRate       float64
 	churnProbes     int
+	probeInterval   time.Duration
 	idle            time.Duration
 	jsonFile        string
 	chartFile       string
@@ -83,6 +84,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.churnContainers, "churn-containers", 50, "containers per path in the churn workload")
 	fs.Float64Var(&o.churnRate, "churn-rate", 10, "containers started per second in the churn workload")
 	fs.IntVar(&o.churnProbes, "churn-probes", 2, "exec-probe exits each churn container publishes before its init exit")
+	fs.DurationVar(&o.probeInterval, "churn-probe-interval", 20*time.Millisecond, "time between a churn container's exits")
 	fs.DurationVar(&o.idle, "timeout", 10*time.Second, "an event not seen by the subscriber this long after the last arrival counts as lost")
 	fs.StringVar(&o.jsonFile, "json", "", "write every figure to this JSON file")
 	fs.StringVar(&o.chartFile, "chart", "", "write the latency chart to this .svg or .png file")
@@ -113,6 +115,8 @@ func parseOptions(args []string) (*options, error) {
 		return nil, fmt.Errorf("-churn-rate must be above 0, not %g", o.churnRate)
 	case o.churnProbes < 0:
 		return nil, fmt.Errorf("-churn-probes must not be negative")
+	case o.probeInterval < 0:
+		return nil, fmt.Errorf("-churn-probe-interval must not be negative")
 	case !(o.exitRate > 0):
 		return nil, fmt.Errorf("-cluster-exit-rate must be above 0, not %g", o.exitRate)
 	case o.idle <= 0:
@@ -178,6 +182,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 		Config: RunConfig{
 			Address: o.address, Paths: o.paths, Workloads: o.workloads, Rounds: o.rounds, Events: o.events,
 			ChurnContainers: o.churnContainers, ChurnRate: o.churnRate, ChurnProbes: o.churnProbes,
+			ChurnProbeIntervalMS: float64(o.probeInterval) / float64(time.Millisecond),
 		},
 	}
 	if o.address == "" {
@@ -213,7 +218,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 		sub:    sub,
 		meter:  cpuMeter{daemonPid: o.daemonPid},
 		idle:   o.idle,
-		churnCfg: churnConfig{rate: o.churnRate, probes: o.churnProbes,
+		churnCfg: churnConfig{rate: o.churnRate, probes: o.churnProbes, probeInterval: o.probeInterval,
 			interval: time.Duration(float64(time.Second) / o.churnRate)},
 	}
 	if err := r.waitSubscribed(ctx); err != nil {
@@ -240,7 +245,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 		return nil, err
 	}
 	rep.Machine.LoadAvgEnd = loadAvg()
-	rep.Results = buildResults(r.samples, o.workloads, o.paths)
+	rep.Results = buildResults(r.samples, o.workloads, o.paths, rep.Idle)
 	rep.Targets = checkTargets(rep.Results)
 	rep.Cluster = projectCluster(rep.Results, o.exitRate)
 	if o.jsonFile != "" {

@@ -74,13 +74,14 @@ type cpuMeter struct {
 }
 
 type cpuReading struct {
+	at        int64 // CLOCK_MONOTONIC ns
 	publisher time.Duration
 	daemon    time.Duration
 	daemonOK  bool
 }
 
 func (m cpuMeter) read() cpuReading {
-	r := cpuReading{publisher: publisherCPU()}
+	r := cpuReading{at: monotonicNow(), publisher: publisherCPU()}
 	if m.daemonPid > 0 {
 		d, err := processCPU(m.daemonPid)
 		r.daemon, r.daemonOK = d, err == nil
@@ -90,12 +91,14 @@ func (m cpuMeter) read() cpuReading {
 
 // cpuDelta accumulates CPU over the phases of one (workload, path) pair.
 type cpuDelta struct {
+	window    time.Duration // wall time the readings spanned
 	publisher time.Duration
 	daemon    time.Duration
 	daemonOK  bool
 }
 
 func (d *cpuDelta) add(before, after cpuReading, first bool) {
+	d.window += time.Duration(after.at - before.at)
 	d.publisher += after.publisher - before.publisher
 	ok := before.daemonOK && after.daemonOK && after.daemon >= before.daemon
 	if first {

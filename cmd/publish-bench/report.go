@@ -74,16 +74,17 @@ type Machine struct {
 }
 
 type RunConfig struct {
-	Address         string   `json:"address"`
-	EmbeddedDaemon  bool     `json:"embedded_daemon"`
-	DaemonPid       int      `json:"daemon_pid"` // 0: unknown, daemon CPU not measured
-	Paths           []string `json:"paths"`
-	Workloads       []string `json:"workloads"`
-	Rounds          int      `json:"rounds"`
-	Events          int      `json:"events"` // per path, for sequential and for stream
-	ChurnContainers int      `json:"churn_containers"`
-	ChurnRate       float64  `json:"churn_rate"` // containers per second
-	ChurnProbes     int      `json:"churn_probes"`
+	Address              string   `json:"address"`
+	EmbeddedDaemon       bool     `json:"embedded_daemon"`
+	DaemonPid            int      `json:"daemon_pid"` // 0: unknown, daemon CPU not measured
+	Paths                []string `json:"paths"`
+	Workloads            []string `json:"workloads"`
+	Rounds               int      `json:"rounds"`
+	Events               int      `json:"events"` // per path, for sequential and for stream
+	ChurnContainers      int      `json:"churn_containers"`
+	ChurnRate            float64  `json:"churn_rate"` // containers per second
+	ChurnProbes          int      `json:"churn_probes"`
+	ChurnProbeIntervalMS float64  `json:"churn_probe_interval_ms"`
 }
 
 // Result holds the figures of one path on one workload, over all rounds.
@@ -104,8 +105,13 @@ type Result struct {
 	BusySeconds     float64       `json:"busy_seconds"`
 	CPUPerEvent     float64       `json:"publisher_cpu_us_per_event"`
 	DaemonCPUPerEvt *float64      `json:"daemon_cpu_us_per_event"` // null when not measured
-	VsFork          *Ratios       `json:"vs_fork,omitempty"`
-	VsFloor         *Ratios       `json:"vs_floor,omitempty"`
+	// The same less the idle baseline over the measured window: what the
+	// events themselves cost, for paced workloads where idle time is long.
+	CPUPerEventNet     float64  `json:"publisher_cpu_us_per_event_net_of_idle"`
+	DaemonCPUPerEvtNet *float64 `json:"daemon_cpu_us_per_event_net_of_idle"`
+	CPUWindowSeconds   float64  `json:"cpu_window_seconds"`
+	VsFork             *Ratios  `json:"vs_fork,omitempty"`
+	VsFloor            *Ratios  `json:"vs_floor,omitempty"`
 
 	samples []time.Duration
 }
@@ -130,7 +136,7 @@ type Target struct {
 	Met       bool    `json:"met"`
 }
 
-func buildResults(samples map[string]map[string]*sample, workloads, paths []string) []Result {
+func buildResults(samples map[string]map[string]*sample, workloads, paths []string, idle IdleBaseline) []Result {
 	var out []Result
 	for _, w := range workloads {
 		for _, p := range paths {
@@ -154,11 +160,18 @@ func buildResults(samples map[string]map[string]*sample, workloads, paths []stri
 			if s.busy > 0 {
 				r.EventsPerSec = float64(s.received) / s.busy.Seconds()
 			}
+			r.CPUWindowSeconds = s.cpu.window.Seconds()
 			if s.received > 0 {
-				r.CPUPerEvent = us(s.cpu.publisher) / float64(s.received)
+				n := float64(s.received)
+				r.CPUPerEvent = us(s.cpu.publisher) / n
+				r.CPUPerEventNet = max(0, us(s.cpu.publisher)-idle.PublisherCPUPerSec*r.CPUWindowSeconds) / n
 				if s.cpu.daemonOK {
-					v := us(s.cpu.daemon) / float64(s.received)
+					v := us(s.cpu.daemon) / n
 					r.DaemonCPUPerEvt = &v
+					if idle.DaemonCPUPerSec != nil {
+						net := max(0, us(s.cpu.daemon)-*idle.DaemonCPUPerSec*r.CPUWindowSeconds) / n
+						r.DaemonCPUPerEvtNet = &net
+					}
 				}
 			}
 			out = append(out, r)
@@ -319,8 +332,8 @@ func workloadTitle(w string, c RunConfig) string {
 	case workloadStream:
 		return fmt.Sprintf("stream: %d events per path back to back, ordered; latency includes queueing", c.Events)
 	case workloadChurn:
-		return fmt.Sprintf("churn: %d containers per path at %g/s, each its own client with %d probe exits + init exit",
-			c.ChurnContainers, c.ChurnRate, c.ChurnProbes)
+		return fmt.Sprintf("churn: %d containers per path at %g/s, each its own client with %d probe exits + init exit %gms apart",
+			c.ChurnContainers, c.ChurnRate, c.ChurnProbes, c.ChurnProbeIntervalMS)
 	}
 	return w
 }

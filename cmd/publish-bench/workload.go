@@ -23,9 +23,10 @@ var allWorkloads = []string{workloadSequential, workloadStream, workloadChurn}
 // churnConfig shapes the churn workload: each container is one shim with its
 // own client, publishing probes exec exits and then its init exit.
 type churnConfig struct {
-	rate     float64       // containers started per second
-	probes   int           // exec-probe exits before the init exit
-	interval time.Duration // derived from rate
+	rate          float64       // containers started per second
+	probes        int           // exec-probe exits before the init exit
+	probeInterval time.Duration // between a container's exits
+	interval      time.Duration // between container starts, from rate
 }
 
 // sample accumulates what one (workload, path) pair measured over all rounds.
@@ -317,8 +318,9 @@ func (c *collector) finish(smp *sample, published []int64) error {
 
 // churn starts containers at a fixed rate, whether or not earlier ones are
 // done (an open loop, as a cluster's exits are). Each container opens its
-// own client, publishes its probe exits and its init exit in order, flushes
-// and closes: a shim's whole publishing life, connection included.
+// own client, publishes its probe exits and its init exit in order,
+// probeInterval apart, flushes and closes: a shim's whole publishing life,
+// connection included.
 func (r *runner) churn(ctx context.Context, path string, containers int) error {
 	smp := r.sampleFor(workloadChurn, path)
 	perContainer := r.churnCfg.probes + 1
@@ -337,10 +339,14 @@ func (r *runner) churn(ctx context.Context, path string, containers int) error {
 	}
 	before := r.meter.read()
 	start := monotonicNow()
-	for ci := 0; ci < containers; ci++ {
-		if wait := time.Duration(start + int64(ci)*int64(r.churnCfg.interval) - monotonicNow()); wait > 0 {
+	sleepUntil := func(t int64) {
+		if wait := time.Duration(t - monotonicNow()); wait > 0 {
 			time.Sleep(wait)
 		}
+	}
+	for ci := 0; ci < containers; ci++ {
+		born := start + int64(ci)*int64(r.churnCfg.interval)
+		sleepUntil(born)
 		wg.Add(1)
 		go func(first int) {
 			defer wg.Done()
@@ -356,6 +362,7 @@ func (r *runner) churn(ctx context.Context, path string, containers int) error {
 				if k < r.churnCfg.probes {
 					execID = fmt.Sprintf("probe-%d", k)
 				}
+				sleepUntil(born + int64(k)*int64(r.churnCfg.probeInterval))
 				t0 := monotonicNow()
 				if err := s.publish(ctx, exitEvent(base+uint64(i), execID)); err != nil {
 					fail(err)
