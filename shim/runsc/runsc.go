@@ -101,10 +101,22 @@ func (e *Error) Unwrap() error { return e.Err }
 // run runs cmd to completion and returns its stdout. On failure the error
 // carries runsc's message from the log (or its stderr).
 func (r *Runsc) run(cmd *exec.Cmd, rio runc.IO) ([]byte, error) {
+	return r.runIO(cmd, rio, true)
+}
+
+// runDetaching runs a command that leaves processes behind (a sandbox, an
+// exec waiter) which inherit its stdio: rio, or /dev/null. Capturing their
+// output instead would wait for those processes to exit.
+func (r *Runsc) runDetaching(cmd *exec.Cmd, rio runc.IO) error {
+	_, err := r.runIO(cmd, rio, false)
+	return err
+}
+
+func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	if rio != nil {
 		rio.Set(cmd)
-	} else {
+	} else if capture {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	}
 	logOffset := r.logSize()
@@ -216,16 +228,14 @@ func (o *CreateOpts) args() []string {
 // Create runs `runsc create`: the sandbox is up, the container not started.
 func (r *Runsc) Create(ctx context.Context, id, bundle string, opts *CreateOpts) error {
 	args := append([]string{"create", "--bundle", bundle}, opts.args()...)
-	_, err := r.run(r.command(ctx, append(args, id)...), opts.IO)
-	return err
+	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
 }
 
 // Restore runs `runsc restore --detach`: the container is created from the
 // checkpoint image and running when it returns.
 func (r *Runsc) Restore(ctx context.Context, id, bundle, imagePath string, opts *CreateOpts) error {
 	args := append([]string{"restore", "--detach", "--bundle", bundle, "--image-path", imagePath}, opts.args()...)
-	_, err := r.run(r.command(ctx, append(args, id)...), opts.IO)
-	return err
+	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
 }
 
 // Start runs `runsc start`.
@@ -264,8 +274,7 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 	if opts.ConsoleSocket != nil {
 		args = append(args, "--console-socket", opts.ConsoleSocket.Path())
 	}
-	_, err = r.run(r.command(ctx, append(args, id)...), opts.IO)
-	return err
+	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
 }
 
 // Wait runs `runsc wait` until the container's init (pid <= 0) or the

@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+)
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("StdoutAndExitZero", func(t *testing.T) {
+		c := e.container(t, "hello", oci.WithProcessArgs("/bin/sh", "-c", "echo hello from gVisor; echo to stderr >&2"))
+		var out syncBuffer
+		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+		st := waitExit(t, statusC)
+		if st.ExitCode() != 0 {
+			t.Fatalf("exit code %d, want 0", st.ExitCode())
+		}
+		del, err := task.Delete(e.ctx)
+		if err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if del.ExitCode() != 0 {
+			t.Errorf("delete reports exit code %d, want 0", del.ExitCode())
+		}
+		if got := out.String(); !strings.Contains(got, "hello from gVisor\n") || !strings.Contains(got, "to stderr\n") {
+			t.Errorf("output %q, want both lines", got)
+		}
+		x := e.events.exitOf(t, c.ID(), c.ID())
+		if x.ExitStatus != 0 || x.Pid != task.Pid() {
+			t.Errorf("TaskExit %+v, want status 0 pid %d", x, task.Pid())
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+	})
+
+	t.Run("ExitCodeSeven", func(t *testing.T) {
+		c := e.container(t, "seven", oci.WithProcessArgs("/bin/sh", "-c", "exit 7"))
+		task, statusC := e.start(t, c, cio.NullIO)
+		if st := waitExit(t, statusC); st.ExitCode() != 7 {
+			t.Fatalf("Wait: exit code %d, want 7", st.ExitCode())
+		}
+		if _, err := task.Delete(e.ctx); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		x := e.events.exitOf(t, c.ID(), c.ID())
+		if x.ExitStatus != 7 || x.Pid != task.Pid() || x.ExitedAt.IsZero() {
+			t.Errorf("TaskExit %+v, want status 7 pid %d and an exit time", x, task.Pid())
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+	})
+
+	t.Run("NoForkedPublish", func(t *testing.T) {
+		if b, err := os.ReadFile(e.forkLog); err == nil {
+			t.Fatalf("the shim forked `containerd publish`: %s", b)
+		}
+	})
+}

@@ -1,0 +1,244 @@
+// Package e2e runs the shim under a real containerd daemon with real runsc
+// sandboxes: containerd launches the built binary as its v1 `shim`, and
+// the tests drive containers through containerd's Go client.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/typeurl"
+
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+)
+
+const namespace = "e2e"
+
+// env is one containerd daemon running our shim, shared by a test's
+// subtests, with an events subscriber that records every task event.
+type env struct {
+	t       *testing.T
+	d       *ctrdaemon.Daemon
+	client  *containerd.Client
+	ctx     context.Context
+	rootfs  string
+	forkLog string // written by the stand-in for `containerd publish` if it ever runs
+	events  *recorder
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	shim := containerdtest.BuildShim(t)
+	dir := t.TempDir()
+	realContainerd, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forkLog := filepath.Join(dir, "forks.log")
+	// The shim's fork fallback runs -containerd-binary; point it at a
+	// recorder so a test can prove the direct path never forked.
+	recorder := writeScript(t, dir, "containerd-recorder", fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %s\nexec %s \"$@\"\n", forkLog, realContainerd))
+	config := filepath.Join(dir, "runsc.toml")
+	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// containerd's `shim` setting is a path without arguments, and containerd
+	// passes no -config: this wrapper adds it (containerd's arguments hold
+	// no spaces, so word splitting is safe here).
+	wrapper := writeScript(t, dir, "shim", fmt.Sprintf("#!/bin/sh\nset -- $(echo \"$@\" | sed 's|-containerd-binary [^ ]*|-containerd-binary %s|')\nexec %s -config %s \"$@\"\n", recorder, shim, config))
+	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	c := containerdtest.Client(t, d)
+	ctx := namespaces.WithNamespace(context.Background(), namespace)
+	e := &env{t: t, d: d, client: c, ctx: ctx, rootfs: containerdtest.BusyboxRootfs(t), forkLog: forkLog}
+	e.events = subscribe(t, ctx, c)
+	return e
+}
+
+func writeScript(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// container creates a container on the v1 runtime. Its id is name plus a
+// per-run suffix: runsc names a sandbox's control socket after the id, and
+// other test binaries may run sandboxes at the same time.
+func (e *env) container(t *testing.T, name string, opts ...oci.SpecOpts) containerd.Container {
+	t.Helper()
+	id := fmt.Sprintf("%s-%d", name, os.Getpid())
+	opts = append([]oci.SpecOpts{oci.WithRootFSPath(e.rootfs)}, opts...)
+	c, err := e.client.NewContainer(e.ctx, id,
+		containerd.WithNewSpec(opts...),
+		containerd.WithRuntime(containerdtest.V1Runtime, nil))
+	if err != nil {
+		t.Fatalf("new container %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+		defer cancel()
+		if task, err := c.Task(ctx, nil); err == nil {
+			task.Delete(ctx, containerd.WithProcessKill)
+		}
+		c.Delete(ctx)
+	})
+	return c
+}
+
+// syncBuffer is an output sink shared with the client's copy goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// recorder keeps every task event the subscriber received, in order.
+type recorder struct {
+	mu     sync.Mutex
+	events []any
+	added  chan struct{}
+}
+
+func subscribe(t *testing.T, ctx context.Context, c *containerd.Client) *recorder {
+	sctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	ch, errs := c.Subscribe(sctx, `topic~="/tasks/"`)
+	r := &recorder{added: make(chan struct{}, 1)}
+	go func() {
+		for {
+			select {
+			case env := <-ch:
+				v, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					continue
+				}
+				r.mu.Lock()
+				r.events = append(r.events, v)
+				r.mu.Unlock()
+				select {
+				case r.added <- struct{}{}:
+				default:
+				}
+			case <-errs:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *recorder) snapshot() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]any(nil), r.events...)
+}
+
+// exitOf waits for the TaskExit of container/process id.
+func (r *recorder) exitOf(t *testing.T, container, id string) *eventstypes.TaskExit {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		for _, ev := range r.snapshot() {
+			if x, ok := ev.(*eventstypes.TaskExit); ok && x.ContainerID == container && x.ID == id {
+				return x
+			}
+		}
+		select {
+		case <-r.added:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no TaskExit for %s/%s; events: %v", container, id, r.snapshot())
+		}
+	}
+}
+
+// checkExitBeforeDelete asserts that the TaskExit of container's init
+// arrived before its TaskDelete, and that both arrived.
+func (r *recorder) checkExitBeforeDelete(t *testing.T, container string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		exitAt, deleteAt := -1, -1
+		for i, ev := range r.snapshot() {
+			switch x := ev.(type) {
+			case *eventstypes.TaskExit:
+				if x.ContainerID == container && x.ID == container && exitAt < 0 {
+					exitAt = i
+				}
+			case *eventstypes.TaskDelete:
+				if x.ContainerID == container && x.ID == "" && deleteAt < 0 {
+					deleteAt = i
+				}
+			}
+		}
+		if deleteAt >= 0 {
+			if exitAt < 0 || exitAt > deleteAt {
+				t.Fatalf("%s: TaskDelete (event %d) without an earlier TaskExit (event %d): %v", container, deleteAt, exitAt, r.snapshot())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no TaskDelete event: %v", container, r.snapshot())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// run starts a task with stdout/stderr into out and returns it with its
+// exit channel.
+func (e *env) start(t *testing.T, c containerd.Container, creator cio.Creator) (containerd.Task, <-chan containerd.ExitStatus) {
+	t.Helper()
+	task, err := c.NewTask(e.ctx, creator)
+	if err != nil {
+		t.Fatalf("new task: %v", err)
+	}
+	statusC, err := task.Wait(e.ctx)
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := task.Start(e.ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return task, statusC
+}
+
+func waitExit(t *testing.T, statusC <-chan containerd.ExitStatus) containerd.ExitStatus {
+	t.Helper()
+	select {
+	case s := <-statusC:
+		if s.Error() != nil {
+			t.Fatalf("wait: %v", s.Error())
+		}
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatal("task did not exit within 30s")
+	}
+	return containerd.ExitStatus{}
+}
