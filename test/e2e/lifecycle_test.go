@@ -59,3 +59,25 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestTerminal(t *testing.T) {
+	e := newEnv(t)
+	c := e.container(t, "tty", oci.WithTTY, oci.WithProcessArgs("/bin/sh", "-c", "sleep 0.5; stty size"))
+	var out syncBuffer
+	task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
+	if err := task.Resize(e.ctx, 100, 40); err != nil {
+		t.Fatalf("resize: %v", err)
+	}
+	if st := waitExit(t, statusC); st.ExitCode() != 0 {
+		t.Fatalf("exit code %d, want 0; output %q", st.ExitCode(), out.String())
+	}
+	if _, err := task.Delete(e.ctx); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	got := out.String()
+	// stty only answers on a terminal, which turns \n into \r\n, and it
+	// sees the resize.
+	if !strings.Contains(got, "40 100\r\n") {
+		t.Fatalf("output %q, want the terminal size 40 100 with a \\r\\n line end", got)
+	}
+}

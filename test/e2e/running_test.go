@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
+	"github.com/containerd/typeurl"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestRunningContainer drives one long-running container through exec,
+// ListPids, pause/resume, Update and finally a SIGTERM.
+func TestRunningContainer(t *testing.T) {
+	e := newEnv(t)
+	c := e.container(t, "run", oci.WithProcessArgs("/bin/sh", "-c", `trap "exit 143" TERM; while true; do sleep 0.1; done`))
+	task, statusC := e.start(t, c, cio.NullIO)
+	spec, err := c.Spec(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	process := func(args ...string) *specs.Process {
+		p := *spec.Process
+		p.Args = args
+		return &p
+	}
+
+	t.Run("Exec", func(t *testing.T) {
+		var out syncBuffer
+		p, err := task.Exec(e.ctx, "exec-out", process("/bin/sh", "-c", "echo exec output; exit 3"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		pc, err := p.Wait(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(e.ctx); err != nil {
+			t.Fatalf("start exec: %v", err)
+		}
+		if st := waitExit(t, pc); st.ExitCode() != 3 {
+			t.Fatalf("exec exit code %d, want 3", st.ExitCode())
+		}
+		if _, err := p.Delete(e.ctx); err != nil {
+			t.Fatalf("delete exec: %v", err)
+		}
+		if got := out.String(); got != "exec output\n" {
+			t.Errorf("exec output %q, want %q", got, "exec output\n")
+		}
+		x := e.events.exitOf(t, c.ID(), "exec-out")
+		if x.ExitStatus != 3 || x.Pid != p.Pid() || x.Pid == 0 {
+			t.Errorf("exec TaskExit %+v, want status 3 pid %d", x, p.Pid())
+		}
+	})
+
+	t.Run("ExecExistingID", func(t *testing.T) {
+		p, err := task.Exec(e.ctx, "dup", process("/bin/true"), cio.NullIO)
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		defer p.Delete(e.ctx)
+		if _, err := task.Exec(e.ctx, "dup", process("/bin/true"), cio.NullIO); !errdefs.IsAlreadyExists(err) {
+			t.Fatalf("second exec with the same id: %v, want AlreadyExists", err)
+		}
+	})
+
+	t.Run("UnknownExec", func(t *testing.T) {
+		if _, err := task.LoadProcess(e.ctx, "no-such-exec", nil); !errdefs.IsNotFound(err) {
+			t.Fatalf("load unknown exec: %v, want NotFound", err)
+		}
+	})
+
+	t.Run("ListPidsShowsExec", func(t *testing.T) {
+		p, err := task.Exec(e.ctx, "sleeper", process("/bin/sleep", "30"), cio.NullIO)
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		pc, err := p.Wait(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(e.ctx); err != nil {
+			t.Fatalf("start exec: %v", err)
+		}
+		pids, err := task.Pids(e.ctx)
+		if err != nil {
+			t.Fatalf("pids: %v", err)
+		}
+		found := false
+		for _, pi := range pids {
+			if pi.Info == nil {
+				continue
+			}
+			v, err := typeurl.UnmarshalAny(pi.Info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := v.(*runctypes.ProcessDetails); ok && d.ExecID == "sleeper" && pi.Pid == p.Pid() {
+				found = true
+			}
+		}
+		if len(pids) < 2 || !found {
+			t.Fatalf("pids %v: want the init and the exec %q (pid %d) with its exec id", pids, "sleeper", p.Pid())
+		}
+		if err := p.Kill(e.ctx, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill exec: %v", err)
+		}
+		if st := waitExit(t, pc); st.ExitCode() != 137 {
+			t.Errorf("killed exec exit code %d, want 137", st.ExitCode())
+		}
+		if _, err := p.Delete(e.ctx); err != nil {
+			t.Fatalf("delete exec: %v", err)
+		}
+		if x := e.events.exitOf(t, c.ID(), "sleeper"); x.ExitStatus != 137 {
+			t.Errorf("exec TaskExit %+v, want status 137", x)
+		}
+	})
+
+	t.Run("PauseResume", func(t *testing.T) {
+		if err := task.Pause(e.ctx); err != nil {
+			t.Fatalf("pause: %v", err)
+		}
+		if st, err := task.Status(e.ctx); err != nil || st.Status != containerd.Paused {
+			t.Fatalf("status after pause: %v %v, want paused", st.Status, err)
+		}
+		if err := task.Resume(e.ctx); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if st, err := task.Status(e.ctx); err != nil || st.Status != containerd.Running {
+			t.Fatalf("status after resume: %v %v, want running", st.Status, err)
+		}
+	})
+
+	t.Run("UpdateIsUnsupported", func(t *testing.T) {
+		err := task.Update(e.ctx, containerd.WithResources(&specs.LinuxResources{}))
+		if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "runsc has no update command") {
+			t.Fatalf("update: %v, want NotImplemented saying runsc cannot update", err)
+		}
+	})
+
+	t.Run("KillSIGTERM", func(t *testing.T) {
+		if err := task.Kill(e.ctx, syscall.SIGTERM); err != nil {
+			t.Fatalf("kill: %v", err)
+		}
+		if st := waitExit(t, statusC); st.ExitCode() != 143 {
+			t.Fatalf("exit code %d, want 143 (the TERM trap)", st.ExitCode())
+		}
+		if st, err := task.Status(e.ctx); err != nil || st.Status != containerd.Stopped {
+			t.Fatalf("status: %v %v, want stopped", st.Status, err)
+		}
+		if _, err := task.Delete(e.ctx); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if x := e.events.exitOf(t, c.ID(), c.ID()); x.ExitStatus != 143 || x.Pid != task.Pid() {
+			t.Errorf("TaskExit %+v, want status 143 pid %d", x, task.Pid())
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+	})
+}
