@@ -43,7 +43,7 @@ type initState interface {
 	delete(ctx context.Context) error
 	pause(ctx context.Context) error
 	resume(ctx context.Context) error
-	checkpoint(ctx context.Context, imagePath string, exit bool) error
+	checkpoint(ctx context.Context, imagePath string) error
 	kill(ctx context.Context, sig uint32, all bool) error
 	setExited(status int)
 	status() string
@@ -247,12 +247,13 @@ func (p *Init) Resume(ctx context.Context) error {
 	return p.state.resume(ctx)
 }
 
-// Checkpoint saves the container to imagePath; with exit the container
-// stops afterwards, otherwise it keeps running.
-func (p *Init) Checkpoint(ctx context.Context, imagePath string, exit bool) error {
+// Checkpoint saves the container to imagePath. The container stops: runsc's
+// --leave-running destroys the sandbox and runs a new one in the
+// foreground of the checkpoint command, which a shim cannot hand over.
+func (p *Init) Checkpoint(ctx context.Context, imagePath string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.state.checkpoint(ctx, imagePath, exit)
+	return p.state.checkpoint(ctx, imagePath)
 }
 
 func (p *Init) SetExited(status int) {

@@ -27,7 +27,7 @@ func (s *createdState) kill(ctx context.Context, sig uint32, all bool) error {
 
 func (s *createdState) pause(context.Context) error  { return invalidState("pause", "created") }
 func (s *createdState) resume(context.Context) error { return invalidState("resume", "created") }
-func (s *createdState) checkpoint(context.Context, string, bool) error {
+func (s *createdState) checkpoint(context.Context, string) error {
 	return invalidState("checkpoint", "created")
 }
 

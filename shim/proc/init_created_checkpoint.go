@@ -38,7 +38,7 @@ func (s *createdCheckpointState) pause(context.Context) error {
 func (s *createdCheckpointState) resume(context.Context) error {
 	return invalidState("resume", "created")
 }
-func (s *createdCheckpointState) checkpoint(context.Context, string, bool) error {
+func (s *createdCheckpointState) checkpoint(context.Context, string) error {
 	return invalidState("checkpoint", "created")
 }
 

@@ -24,8 +24,8 @@ func (s *pausedState) kill(ctx context.Context, sig uint32, all bool) error {
 }
 
 // containerd pauses a task before checkpointing it.
-func (s *pausedState) checkpoint(ctx context.Context, imagePath string, exit bool) error {
-	return s.p.runtime.Checkpoint(ctx, s.p.id, imagePath, !exit)
+func (s *pausedState) checkpoint(ctx context.Context, imagePath string) error {
+	return s.p.runtime.Checkpoint(ctx, s.p.id, imagePath, false)
 }
 
 func (s *pausedState) setExited(status int) {

@@ -25,8 +25,8 @@ func (s *runningState) pause(ctx context.Context) error {
 	return nil
 }
 
-func (s *runningState) checkpoint(ctx context.Context, imagePath string, exit bool) error {
-	return s.p.runtime.Checkpoint(ctx, s.p.id, imagePath, !exit)
+func (s *runningState) checkpoint(ctx context.Context, imagePath string) error {
+	return s.p.runtime.Checkpoint(ctx, s.p.id, imagePath, false)
 }
 
 func (s *runningState) setExited(status int) {

@@ -405,7 +405,8 @@ func (s *Service) Resume(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty,
 	return &ptypes.Empty{}, nil
 }
 
-// Checkpoint saves the container to r.Path (runsc checkpoint).
+// Checkpoint saves the container to r.Path (runsc checkpoint); the
+// container stops (see proc.Init.Checkpoint), whatever the options say.
 func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskRequest) (_ *ptypes.Empty, retErr error) {
 	defer toGRPC(&retErr)
 	p, err := s.initProcess()
@@ -415,17 +416,7 @@ func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskReque
 	if r.Path == "" {
 		return nil, fmt.Errorf("checkpoint needs an image path: %w", errdefs.ErrInvalidArgument)
 	}
-	var opts runctypes.CheckpointOptions
-	if r.Options != nil {
-		v, err := typeurl.UnmarshalAny(r.Options)
-		if err != nil {
-			return nil, fmt.Errorf("checkpoint options: %v: %w", err, errdefs.ErrInvalidArgument)
-		}
-		if o, ok := v.(*runctypes.CheckpointOptions); ok {
-			opts = *o
-		}
-	}
-	if err := p.Checkpoint(ctx, r.Path, opts.Exit); err != nil {
+	if err := p.Checkpoint(ctx, r.Path); err != nil {
 		return nil, err
 	}
 	return &ptypes.Empty{}, nil
