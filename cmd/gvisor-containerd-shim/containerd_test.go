@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,35 +108,59 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	}
 }
 
-// On the runsc path containerd starts the shim with its socket on fd 3,
-// reaches it there, and can kill it through ShimInfo whether or not the
-// task could be created: no shim is left behind.
+// On the runsc path containerd starts the shim with its socket on fd 3 and
+// reaches it there; after the task's Delete it kills the shim by the pid
+// ShimInfo gives: no shim is left behind.
 func TestContainerdServesRunscShimOnFD3AndKillsIt(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
 	bin := containerdtest.BuildShim(t)
-	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	// containerd passes no -config: a wrapper adds one that runs the
+	// container without a network (the spec has no network namespace).
+	dir := t.TempDir()
+	cfg := writeFile(t, filepath.Join(dir, "runsc.toml"), "[runsc_config]\n  network = \"none\"\n", 0o644)
+	wrapper := writeFile(t, filepath.Join(dir, "shim"), fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", bin, cfg), 0o755)
+
+	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
 	client := containerdtest.Client(t, d)
 	rootfs := containerdtest.BusyboxRootfs(t)
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "runscpath"), 2*time.Minute)
 	defer cancel()
 	container, err := client.NewContainer(ctx, "runscpath",
 		containerd.WithRuntime(containerdtest.V1Runtime, nil),
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true")))
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sh", "-c", "exit 7")))
 	if err != nil {
 		t.Fatalf("new container: %v", err)
 	}
 	defer container.Delete(context.Background())
 	task, err := container.NewTask(ctx, cio.NullIO)
-	if err == nil {
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
-			t.Fatalf("delete task: %v", err)
-		}
-	} else {
-		t.Logf("NewTask: %v (the runsc service may not be complete)", err)
+	if err != nil {
+		t.Fatalf("new task: %v", err)
 	}
-	waitFor(t, func() bool {
-		return strings.Contains(d.LogTail(1<<20), `msg="serving the v1 shim API"`) &&
-			strings.Contains(d.LogTail(1<<20), `socket="[inherited fd 3]"`)
-	}, "the shim's debug log line in containerd's log")
+	if pids := processesRunning(bin); len(pids) != 1 {
+		t.Fatalf("%d shims running (%v), want 1", len(pids), pids)
+	}
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	select {
+	case st := <-exitCh:
+		if st.ExitCode() != 7 {
+			t.Fatalf("exit code %d (%v), want 7", st.ExitCode(), st.Error())
+		}
+	case <-ctx.Done():
+		t.Fatal("the container did not exit")
+	}
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatalf("delete task: %v", err)
+	}
+	log := d.LogTail(1 << 20)
+	if !strings.Contains(log, `msg="serving the v1 shim API"`) || !strings.Contains(log, `socket="[inherited fd 3]"`) {
+		t.Fatalf("the shim did not log serving on fd 3; containerd log:\n%s", log)
+	}
 	waitFor(t, func() bool { return len(processesRunning(bin)) == 0 }, "containerd to kill the shim")
 }
 
