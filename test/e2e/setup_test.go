@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
 	"github.com/containerd/typeurl"
 
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
@@ -82,11 +83,18 @@ func writeScript(t *testing.T, dir, name, text string) string {
 // other test binaries may run sandboxes at the same time.
 func (e *env) container(t *testing.T, name string, opts ...oci.SpecOpts) containerd.Container {
 	t.Helper()
+	return e.containerWith(t, name, nil, opts...)
+}
+
+// containerWith is container with runc-style runtime options (the v1
+// runtime takes the runtime binary from RuncOptions.Runtime).
+func (e *env) containerWith(t *testing.T, name string, rtOpts *runctypes.RuncOptions, opts ...oci.SpecOpts) containerd.Container {
+	t.Helper()
 	id := fmt.Sprintf("%s-%d", name, os.Getpid())
 	opts = append([]oci.SpecOpts{oci.WithRootFSPath(e.rootfs)}, opts...)
 	c, err := e.client.NewContainer(e.ctx, id,
 		containerd.WithNewSpec(opts...),
-		containerd.WithRuntime(containerdtest.V1Runtime, nil))
+		containerd.WithRuntime(containerdtest.V1Runtime, runtimeOptions(rtOpts)))
 	if err != nil {
 		t.Fatalf("new container %s: %v", id, err)
 	}
@@ -99,6 +107,13 @@ func (e *env) container(t *testing.T, name string, opts ...oci.SpecOpts) contain
 		c.Delete(ctx)
 	})
 	return c
+}
+
+func runtimeOptions(o *runctypes.RuncOptions) interface{} {
+	if o == nil {
+		return nil
+	}
+	return o
 }
 
 // syncBuffer is an output sink shared with the client's copy goroutines.

@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
+)
+
+// TestCreateFailures checks that a container runsc cannot create fails
+// NewTask with runsc's own reason and leaves nothing running or mounted.
+func TestCreateFailures(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("SpecRunscRejects", func(t *testing.T) {
+		c := e.container(t, "noargs", oci.WithProcessArgs())
+		_, err := c.NewTask(e.ctx, cio.NullIO)
+		if err == nil || !strings.Contains(err.Error(), "runsc create") || !strings.Contains(err.Error(), "Spec.Process.Arg must be defined") {
+			t.Fatalf("new task: %v, want runsc's complaint about the missing args", err)
+		}
+		assertNothingLeft(t, c.ID())
+	})
+
+	t.Run("MissingRunsc", func(t *testing.T) {
+		c := e.containerWith(t, "norunsc", &runctypes.RuncOptions{Runtime: "/nonexistent/runsc"}, oci.WithProcessArgs("/bin/true"))
+		_, err := c.NewTask(e.ctx, cio.NullIO)
+		if err == nil || !strings.Contains(err.Error(), `"/nonexistent/runsc" not found`) {
+			t.Fatalf("new task: %v, want a clear missing-runsc error", err)
+		}
+		assertNothingLeft(t, c.ID())
+	})
+}
+
+// assertNothingLeft fails if a process or a mount still mentions id.
+func assertNothingLeft(t *testing.T, id string) {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), "/"+id+"/") {
+			t.Errorf("process %s still runs for %s: %q", filepath.Dir(p), id, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), "/"+id+"/") {
+		t.Errorf("something of %s is still mounted:\n%s", id, mounts)
+	}
+}
