@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,6 +167,15 @@ func TestContainerdServesRunscShimOnFD3AndKillsIt(t *testing.T) {
 
 // processesRunning returns the pids whose command line starts with bin.
 func processesRunning(bin string) []string {
+	return processes(func(cmdline []byte) bool { return bytes.HasPrefix(cmdline, []byte(bin+"\x00")) })
+}
+
+// processesMentioning returns the pids whose command line contains s.
+func processesMentioning(s string) []string {
+	return processes(func(cmdline []byte) bool { return bytes.Contains(cmdline, []byte(s)) })
+}
+
+func processes(match func(cmdline []byte) bool) []string {
 	var pids []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -173,9 +183,68 @@ func processesRunning(bin string) []string {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.HasPrefix(cmdline, []byte(bin+"\x00")) {
+		if err == nil && match(cmdline) {
 			pids = append(pids, e.Name())
 		}
 	}
 	return pids
+}
+
+// SIGTERM to the shim of a running gVisor container: the shim kills the
+// container, deletes it and exits; containerd sees the task exit and no
+// runsc process of the container is left.
+func TestSIGTERMStopsRunscContainer(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	bin := containerdtest.BuildShim(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, filepath.Join(dir, "runsc.toml"), "[runsc_config]\n  network = \"none\"\n", 0o644)
+	wrapper := writeFile(t, filepath.Join(dir, "shim"), fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", bin, cfg), 0o755)
+	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	client := containerdtest.Client(t, d)
+	rootfs := containerdtest.BusyboxRootfs(t)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "sigterm"), 2*time.Minute)
+	defer cancel()
+	container, err := client.NewContainer(ctx, "sleeper",
+		containerd.WithRuntime(containerdtest.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "1000")))
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	defer container.Delete(context.Background())
+	task, err := container.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatalf("new task: %v", err)
+	}
+	defer task.Delete(context.Background(), containerd.WithProcessKill)
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	shims := processesRunning(bin)
+	if len(shims) != 1 {
+		t.Fatalf("%d shims running (%v), want 1", len(shims), shims)
+	}
+	if n := len(processesMentioning(d.RuntimeRoot)); n == 0 {
+		t.Fatal("no runsc process found for the running container")
+	}
+	pid, _ := strconv.Atoi(shims[0])
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-exitCh:
+		if st.ExitCode() != 128+uint32(syscall.SIGKILL) {
+			t.Fatalf("exit code %d (%v), want %d (SIGKILL)", st.ExitCode(), st.Error(), 128+uint32(syscall.SIGKILL))
+		}
+	case <-ctx.Done():
+		t.Fatal("containerd did not see the task exit")
+	}
+	waitFor(t, func() bool { return len(processesRunning(bin)) == 0 }, "the shim to exit")
+	waitFor(t, func() bool { return len(processesMentioning(d.RuntimeRoot)) == 0 }, "the container's runsc processes to go")
+	if log := d.LogTail(1 << 20); !strings.Contains(log, `msg="shutting down"`) {
+		t.Fatalf("the shim did not log its shutdown; containerd log:\n%s", log)
+	}
 }
