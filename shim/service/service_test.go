@@ -1,0 +1,226 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/containerd/sys/reaper"
+	ptypes "github.com/gogo/protobuf/types"
+)
+
+// recordingPublisher records what the service publishes and when Flush ran.
+type recordingPublisher struct {
+	mu        sync.Mutex
+	published []events.Event
+	flushes   []int // number of events published when each Flush was called
+}
+
+func (p *recordingPublisher) Publish(ctx context.Context, topic string, ev events.Event) error {
+	if ns, _ := namespaces.Namespace(ctx); ns != "test" || topic != "/tasks/exit" {
+		return fmt.Errorf("published %q in namespace %q", topic, ns)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.published = append(p.published, ev)
+	return nil
+}
+
+func (p *recordingPublisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flushes = append(p.flushes, len(p.published))
+	return nil
+}
+
+var reaperOnce sync.Once
+
+// requireRuntime makes the test process what the CLI makes the shim: a
+// subreaper that reaps its children on SIGCHLD.
+func requireRuntime(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("runsc"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("runsc and root are required in CI")
+		}
+		t.Skip("needs runsc and root")
+	}
+	reaperOnce.Do(func() {
+		if err := reaper.SetSubreaper(1); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan os.Signal, 32)
+		signal.Notify(ch, syscall.SIGCHLD)
+		go func() {
+			for range ch {
+				reaper.Reap()
+			}
+		}()
+	})
+}
+
+func newService(t *testing.T) (*Service, *recordingPublisher) {
+	t.Helper()
+	pub := &recordingPublisher{}
+	s, err := New(Config{Namespace: "test", RuntimeRoot: t.TempDir(), RunscConfig: map[string]string{"network": "none"}}, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pub
+}
+
+// bundle writes an OCI bundle whose rootfs is <bundle>/rootfs, and returns
+// it with a bind mount of a busybox tree for Create to mount there.
+func bundle(t *testing.T, args ...string) (string, []*types.Mount) {
+	t.Helper()
+	dir := t.TempDir()
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip("needs /bin/busybox (busybox-static)")
+	}
+	if err := os.WriteFile(filepath.Join(src, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("busybox", filepath.Join(src, "bin", "sh")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	spec, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: "x"}, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs(args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, []*types.Mount{{Type: "bind", Source: src, Options: []string{"rbind", "rw"}}}
+}
+
+func isMounted(t *testing.T, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRPCsBeforeCreateFailPrecondition(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	_, errState := s.State(ctx, &shimapi.StateRequest{})
+	_, errStart := s.Start(ctx, &shimapi.StartRequest{})
+	_, errDelete := s.Delete(ctx, &ptypes.Empty{})
+	_, errKill := s.Kill(ctx, &shimapi.KillRequest{Signal: 9})
+	_, errExec := s.Exec(ctx, &shimapi.ExecProcessRequest{ID: "e"})
+	_, errPause := s.Pause(ctx, &ptypes.Empty{})
+	for i, err := range []error{errState, errStart, errDelete, errKill, errExec, errPause} {
+		if !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+			t.Errorf("call %d before Create: %v, want FailedPrecondition", i, err)
+		}
+	}
+	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{}); !errdefs.IsNotImplemented(errdefs.FromGRPC(err)) {
+		t.Errorf("Update: %v, want NotImplemented", err)
+	}
+	if info, err := s.ShimInfo(ctx, &ptypes.Empty{}); err != nil || info.ShimPid != uint32(os.Getpid()) {
+		t.Errorf("ShimInfo: %v %v", info, err)
+	}
+}
+
+func TestLifecycleMountsPublishesAndFlushes(t *testing.T) {
+	requireRuntime(t)
+	s, pub := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir, rootfs := bundle(t, "/bin/sh", "-c", "exit 7")
+	id := fmt.Sprintf("svc-%d", os.Getpid())
+	created, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: id, Bundle: dir, Rootfs: rootfs})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if !isMounted(t, filepath.Join(dir, "rootfs")) {
+		t.Fatal("rootfs not mounted after Create")
+	}
+	if _, err := s.Kill(ctx, &shimapi.KillRequest{ID: "nope", Signal: 9}); !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+		t.Errorf("kill of an unknown exec: %v, want NotFound", err)
+	}
+	if _, err := s.Start(ctx, &shimapi.StartRequest{ID: id}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	w, err := s.Wait(wctx, &shimapi.WaitRequest{ID: id})
+	if err != nil || w.ExitStatus != 7 {
+		t.Fatalf("wait: %v %v, want exit status 7", w, err)
+	}
+	st, err := s.State(ctx, &shimapi.StateRequest{ID: id})
+	if err != nil || st.Status.String() != "STOPPED" {
+		t.Fatalf("state: %v %v, want stopped", st, err)
+	}
+	del, err := s.Delete(ctx, &ptypes.Empty{})
+	if err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if del.ExitStatus != 7 || del.Pid != created.Pid || del.ExitedAt.IsZero() {
+		t.Errorf("delete response %+v, want status 7, pid %d and an exit time", del, created.Pid)
+	}
+	if isMounted(t, filepath.Join(dir, "rootfs")) {
+		t.Error("rootfs still mounted after Delete")
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.published) != 1 {
+		t.Fatalf("published %v, want one TaskExit", pub.published)
+	}
+	x, ok := pub.published[0].(*eventstypes.TaskExit)
+	if !ok || x.ContainerID != id || x.ID != id || x.Pid != created.Pid || x.ExitStatus != 7 {
+		t.Errorf("published %+v, want TaskExit of %s pid %d status 7", pub.published[0], id, created.Pid)
+	}
+	if len(pub.flushes) != 1 || pub.flushes[0] != 1 {
+		t.Errorf("flushes %v, want one Flush after the TaskExit", pub.flushes)
+	}
+}
+
+func TestCreateFailureUnmountsRootfs(t *testing.T) {
+	requireRuntime(t)
+	s, _ := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir, rootfs := bundle(t) // no args: runsc rejects the spec
+	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: fmt.Sprintf("bad-%d", os.Getpid()), Bundle: dir, Rootfs: rootfs})
+	if err == nil || !strings.Contains(err.Error(), "Spec.Process.Arg must be defined") {
+		t.Fatalf("create: %v, want runsc's reason", err)
+	}
+	if isMounted(t, filepath.Join(dir, "rootfs")) {
+		mount.UnmountAll(filepath.Join(dir, "rootfs"), 0)
+		t.Fatal("rootfs left mounted after a failed Create")
+	}
+	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+		t.Errorf("state after failed create: %v, want FailedPrecondition", err)
+	}
+}
