@@ -85,7 +85,7 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 		closePublisher(ctx, pub, flushTimeout)
 		return fmt.Errorf("shim service: %w", err)
 	}
-	shimapi.RegisterShimService(server, withShimInfo{sv})
+	shimapi.RegisterShimService(server, sv)
 
 	served := make(chan error, 1)
 	serving := make(chan struct{})

@@ -7,9 +7,7 @@ import (
 	"os"
 
 	"github.com/containerd/containerd/errdefs"
-	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
 	"github.com/containerd/ttrpc"
-	ptypes "github.com/gogo/protobuf/types"
 )
 
 // socketPathLimit is containerd's limit for the shim's socket path, leaving
@@ -58,15 +56,6 @@ func newServer() (*ttrpc.Server, error) {
 		ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
 		ttrpc.WithUnaryServerInterceptor(statusInterceptor),
 	)
-}
-
-// withShimInfo answers ShimInfo in the CLI: containerd kills the shim by
-// the pid it returns (KillShim after Delete, or after a failed Create), so
-// it must work whatever state the service is in.
-type withShimInfo struct{ shimapi.ShimService }
-
-func (withShimInfo) ShimInfo(context.Context, *ptypes.Empty) (*shimapi.ShimInfoResponse, error) {
-	return &shimapi.ShimInfoResponse{ShimPid: uint32(os.Getpid())}, nil
 }
 
 func statusInterceptor(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {

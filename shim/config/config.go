@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,18 +17,16 @@ import (
 // DefaultPath is where the shim looks for its config unless -config says otherwise.
 const DefaultPath = "/etc/containerd/runsc.toml"
 
-// IDPlaceholder in a [runsc_config] value is replaced by the container id,
-// so that e.g. debug-log = "/var/log/runsc/%ID%/" gives each container its
-// own log directory.
-const IDPlaceholder = "%ID%"
-
 // Config is the content of the shim's config file. The zero value is the
 // configuration of a missing file.
 type Config struct {
 	// RuncShim is the shim the runc-exec hack execs; empty means
 	// containerd-shim from PATH.
 	RuncShim string
-	// RunscConfig holds runsc global flags: each entry becomes --key=value.
+	// RunscConfig holds runsc global flags: each entry becomes --key=value,
+	// with %ID% in a value replaced by the container id (so that e.g.
+	// debug-log = "/var/log/runsc/%ID%/" gives each container its own logs);
+	// package shim/runsc does the expansion.
 	RunscConfig map[string]string
 	// Publisher configures how events reach containerd.
 	Publisher PublisherConfig
@@ -144,20 +141,4 @@ func describe(err error) string {
 		return fmt.Sprintf("line %d: %s", pe.Position.Line, msg)
 	}
 	return fmt.Sprintf("line %d: key %q: %s", pe.Position.Line, pe.LastKey, msg)
-}
-
-// RunscFlags turns [runsc_config] entries into runsc global flags for the
-// container id: --key=value in key order, with IDPlaceholder in values
-// replaced by id. The service prepends them to every runsc command.
-func RunscFlags(runscConfig map[string]string, id string) []string {
-	keys := make([]string, 0, len(runscConfig))
-	for k := range runscConfig {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	flags := make([]string, 0, len(keys))
-	for _, k := range keys {
-		flags = append(flags, "--"+k+"="+strings.ReplaceAll(runscConfig[k], IDPlaceholder, id))
-	}
-	return flags
 }

@@ -95,18 +95,3 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestRunscFlags(t *testing.T) {
-	got := RunscFlags(map[string]string{
-		"network":   "none",
-		"debug-log": "/var/log/runsc/%ID%/%ID%.log",
-		"debug":     "true",
-	}, "c1")
-	want := []string{"--debug=true", "--debug-log=/var/log/runsc/c1/c1.log", "--network=none"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("RunscFlags = %q, want %q", got, want)
-	}
-	if got := RunscFlags(nil, "c1"); len(got) != 0 {
-		t.Fatalf("RunscFlags(nil) = %q, want none", got)
-	}
-}
