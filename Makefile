@@ -31,3 +31,9 @@ bench: setup
 
 clean:
 	rm -rf $(BIN)
+
+# Runs one gVisor container through a throwaway containerd using the shim.
+.PHONY: demo
+demo: setup build
+	$(GO) build -o $(BIN)/demo ./cmd/demo
+	$(BIN)/demo -shim $(SHIM)

@@ -1,0 +1,287 @@
+// Command demo runs one gVisor container through a throwaway containerd
+// that uses gvisor-containerd-shim, then prints what the container wrote,
+// the task events a subscriber received and the transport that delivered
+// them. It cleans up after itself (daemon, shim, sandbox, mounts, temp
+// dirs), also when interrupted. `make demo` runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/typeurl"
+
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+)
+
+func main() {
+	shim := flag.String("shim", "bin/gvisor-containerd-shim", "the built shim binary")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *shim)
+	stop()
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "demo: interrupted (everything it started is cleaned up)")
+		os.Exit(130)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, shimPath string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (containerd and runsc do): run `sudo make demo`")
+	}
+	for _, bin := range []string{"containerd", "runsc", "busybox"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s not found: `make setup` installs it", bin)
+		}
+	}
+	shim, err := filepath.Abs(shimPath)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(shim); err != nil {
+		return fmt.Errorf("shim binary: %w (run `make build`)", err)
+	}
+	dir, err := os.MkdirTemp("", "shim-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// containerd passes the shim no -config; a wrapper adds one.
+	config := filepath.Join(dir, "runsc.toml")
+	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
+		return err
+	}
+	wrapper := filepath.Join(dir, "shim")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", shim, config)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		return err
+	}
+	rootfs, err := busyboxRootfs(filepath.Join(dir, "rootfs"))
+	if err != nil {
+		return err
+	}
+
+	step("starting a throwaway containerd (v1 runtime: shim=%s, runtime=runsc)", shimPath)
+	d, err := ctrdaemon.New(ctrdaemon.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	if err != nil {
+		return err
+	}
+	// Close kills whatever the daemon left (shim, sandbox) and unmounts.
+	defer func() {
+		step("stopping containerd and removing %s", d.Dir)
+		if err := d.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: stopping containerd:", err)
+		}
+	}()
+	client, err := containerd.New(d.Address, containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx = namespaces.WithNamespace(ctx, "demo")
+
+	var rec recorder
+	subCtx, cancelSub := context.WithCancel(ctx)
+	defer cancelSub()
+	rec.subscribe(subCtx, client)
+
+	output, err := runGreeting(ctx, client, rootfs)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\ncontainer output:\n  %s\n", bytes.TrimSpace(output))
+	// TaskDelete is the daemon's last event; give the stream a moment.
+	rec.waitFor(ctx, "*events.TaskDelete", 5*time.Second)
+	fmt.Println("\nevents received by the subscriber:")
+	for _, line := range rec.lines() {
+		fmt.Println("  " + line)
+	}
+	fmt.Println("\nevent transport used by the shim (from its log):")
+	for _, t := range transports(d.LogTail(1 << 20)) {
+		fmt.Println("  " + t)
+	}
+	return ctx.Err()
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+// runGreeting runs the container and returns what it wrote.
+func runGreeting(ctx context.Context, client *containerd.Client, rootfs string) ([]byte, error) {
+	step("creating container \"greeter\" (gVisor sandbox)")
+	c, err := client.NewContainer(ctx, "greeter",
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfs),
+			oci.WithProcessArgs("/bin/sh", "-c", "echo \"Hello from gVisor: $(uname -sr)\"")),
+		containerd.WithRuntime(ctrdaemon.V1Runtime, nil))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Delete(context.WithoutCancel(ctx))
+	var out syncBuffer
+	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+	if err != nil {
+		return nil, err
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	step("starting task (pid %d)", task.Pid())
+	if err := task.Start(ctx); err != nil {
+		return nil, err
+	}
+	var status containerd.ExitStatus
+	select {
+	case status = <-statusC:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	code, _, err := status.Result()
+	if err != nil {
+		return nil, err
+	}
+	step("task exited with status %d; deleting it", code)
+	if _, err := task.Delete(ctx); err != nil {
+		return nil, err
+	}
+	return out.bytes(), nil
+}
+
+// busyboxRootfs makes a root filesystem of Debian's static busybox.
+func busyboxRootfs(dir string) (string, error) {
+	bin, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return "", err
+	}
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), bin, 0o755); err != nil {
+		return "", err
+	}
+	for _, applet := range []string{"sh", "echo", "uname"} {
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+// recorder keeps the task events in arrival order.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	types  []string
+}
+
+func (r *recorder) subscribe(ctx context.Context, client *containerd.Client) {
+	ch, errs := client.Subscribe(ctx, `topic~="/tasks/"`)
+	go func() {
+		for {
+			select {
+			case env := <-ch:
+				v, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					continue
+				}
+				r.mu.Lock()
+				r.events = append(r.events, describe(env.Topic, v))
+				r.types = append(r.types, fmt.Sprintf("%T", v))
+				r.mu.Unlock()
+			case <-errs:
+				return
+			}
+		}
+	}()
+}
+
+func (r *recorder) waitFor(ctx context.Context, typ string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		r.mu.Lock()
+		for _, t := range r.types {
+			if t == typ {
+				r.mu.Unlock()
+				return
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *recorder) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+func describe(topic string, v any) string {
+	switch e := v.(type) {
+	case *eventstypes.TaskExit:
+		return fmt.Sprintf("%-16s container=%s id=%s pid=%d exit_status=%d  <- published by the shim", topic, e.ContainerID, e.ID, e.Pid, e.ExitStatus)
+	case *eventstypes.TaskCreate:
+		return fmt.Sprintf("%-16s container=%s pid=%d", topic, e.ContainerID, e.Pid)
+	case *eventstypes.TaskStart:
+		return fmt.Sprintf("%-16s container=%s pid=%d", topic, e.ContainerID, e.Pid)
+	case *eventstypes.TaskDelete:
+		return fmt.Sprintf("%-16s container=%s pid=%d exit_status=%d", topic, e.ContainerID, e.Pid, e.ExitStatus)
+	default:
+		return fmt.Sprintf("%-16s %T", topic, v)
+	}
+}
+
+var transportRE = regexp.MustCompile(`msg="publisher (connected|changed transport)".*`)
+
+// transports picks the publisher's transport lines out of the daemon log
+// (with shim_debug the shim's stderr goes there).
+func transports(log string) []string {
+	found := transportRE.FindAllString(log, -1)
+	if len(found) == 0 {
+		return []string{"(no publisher line in the daemon log)"}
+	}
+	return found
+}
