@@ -99,7 +99,7 @@ func (e *Exec) Status(context.Context) (string, error) {
 	return e.state.status(), nil
 }
 
-func (e *Exec) Wait() { <-e.exit.waitBlock }
+func (e *Exec) Exited() <-chan struct{} { return e.exit.waitBlock }
 
 func (e *Exec) Resize(ws console.WinSize) error { return e.io.resize(ws) }
 

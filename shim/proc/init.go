@@ -208,9 +208,6 @@ func (p *Init) Status(ctx context.Context) (string, error) {
 	return p.state.status(), nil
 }
 
-func (p *Init) Wait() { <-p.exit.waitBlock }
-
-// Exited is closed when the process has exited.
 func (p *Init) Exited() <-chan struct{} { return p.exit.waitBlock }
 
 func (p *Init) Resize(ws console.WinSize) error { return p.io.resize(ws) }

@@ -28,8 +28,8 @@ type Process interface {
 	Stdio() stdio.Stdio
 	// Status is "created", "running", "paused", "stopped" or "deleted".
 	Status(ctx context.Context) (string, error)
-	// Wait blocks until the process has exited.
-	Wait()
+	// Exited is closed once the process has exited.
+	Exited() <-chan struct{}
 	Resize(ws console.WinSize) error
 	Start(ctx context.Context) error
 	Delete(ctx context.Context) error

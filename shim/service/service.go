@@ -480,10 +480,8 @@ func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (_ *shimapi.
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { p.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.Exited():
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -53,6 +53,23 @@ func TestLifecycle(t *testing.T) {
 		e.events.checkExitBeforeDelete(t, c.ID())
 	})
 
+	t.Run("Stdin", func(t *testing.T) {
+		c := e.container(t, "stdin", oci.WithProcessArgs("/bin/cat"))
+		var out syncBuffer
+		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(strings.NewReader("piped through gVisor\n"), &out, &out)))
+		// cat exits only when its stdin closes after the input.
+		if st := waitExit(t, statusC); st.ExitCode() != 0 {
+			t.Fatalf("exit code %d, want 0", st.ExitCode())
+		}
+		if _, err := task.Delete(e.ctx); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if got := out.String(); got != "piped through gVisor\n" {
+			t.Errorf("output %q, want the input echoed", got)
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+	})
+
 	t.Run("NoForkedPublish", func(t *testing.T) {
 		if b, err := os.ReadFile(e.forkLog); err == nil {
 			t.Fatalf("the shim forked `containerd publish`: %s", b)

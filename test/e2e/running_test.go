@@ -58,6 +58,35 @@ func TestRunningContainer(t *testing.T) {
 		}
 	})
 
+	t.Run("ExecTerminal", func(t *testing.T) {
+		var out syncBuffer
+		pspec := process("/bin/sh", "-c", "sleep 0.5; stty size")
+		pspec.Terminal = true
+		p, err := task.Exec(e.ctx, "exec-tty", pspec, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		pc, err := p.Wait(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(e.ctx); err != nil {
+			t.Fatalf("start exec: %v", err)
+		}
+		if err := p.Resize(e.ctx, 90, 30); err != nil {
+			t.Fatalf("resize exec: %v", err)
+		}
+		if st := waitExit(t, pc); st.ExitCode() != 0 {
+			t.Fatalf("exec exit code %d, want 0; output %q", st.ExitCode(), out.String())
+		}
+		if _, err := p.Delete(e.ctx); err != nil {
+			t.Fatalf("delete exec: %v", err)
+		}
+		if got := out.String(); !strings.Contains(got, "30 90\r\n") {
+			t.Errorf("exec output %q, want the terminal size 30 90", got)
+		}
+	})
+
 	t.Run("ExecExistingID", func(t *testing.T) {
 		p, err := task.Exec(e.ctx, "dup", process("/bin/true"), cio.NullIO)
 		if err != nil {

@@ -200,12 +200,15 @@ func (r *recorder) checkExitBeforeDelete(t *testing.T, container string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		exitAt, deleteAt := -1, -1
+		exitAt, deleteAt, exits := -1, -1, 0
 		for i, ev := range r.snapshot() {
 			switch x := ev.(type) {
 			case *eventstypes.TaskExit:
-				if x.ContainerID == container && x.ID == container && exitAt < 0 {
-					exitAt = i
+				if x.ContainerID == container && x.ID == container {
+					exits++
+					if exitAt < 0 {
+						exitAt = i
+					}
 				}
 			case *eventstypes.TaskDelete:
 				if x.ContainerID == container && x.ID == "" && deleteAt < 0 {
@@ -216,6 +219,9 @@ func (r *recorder) checkExitBeforeDelete(t *testing.T, container string) {
 		if deleteAt >= 0 {
 			if exitAt < 0 || exitAt > deleteAt {
 				t.Fatalf("%s: TaskDelete (event %d) without an earlier TaskExit (event %d): %v", container, deleteAt, exitAt, r.snapshot())
+			}
+			if exits != 1 {
+				t.Fatalf("%s: %d TaskExit events for the init, want 1: %v", container, exits, r.snapshot())
 			}
 			return
 		}
