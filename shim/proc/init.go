@@ -77,7 +77,7 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 		exit:       newExitState(),
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
-		return nil, fmt.Errorf("invalid bundle %s: %w", cfg.Bundle, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if len(cfg.Mounts) > 0 {
 		rootfs := filepath.Join(cfg.Bundle, "rootfs")

@@ -224,3 +224,12 @@ func TestCreateFailureUnmountsRootfs(t *testing.T) {
 		t.Errorf("state after failed create: %v, want FailedPrecondition", err)
 	}
 }
+
+func TestCreateInvalidBundle(t *testing.T) {
+	s, _ := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "c", Bundle: filepath.Join(t.TempDir(), "missing")})
+	if !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), "invalid bundle") || !strings.Contains(err.Error(), "config.json") {
+		t.Fatalf("create: %v, want InvalidArgument naming the bundle's missing config.json", err)
+	}
+}
