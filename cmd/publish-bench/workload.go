@@ -13,7 +13,7 @@ import (
 
 // Workload names, also the keys of the JSON output.
 const (
-	workloadSequential = "sequential" // one event at a time, each awaited at the subscriber
+	workloadSequential = "sequential" // one event at a time, each after the previous one was acknowledged
 	workloadStream     = "stream"     // events back to back, ordered
 	workloadChurn      = "churn"      // containers at a set rate, each its own client
 )
@@ -21,7 +21,7 @@ const (
 var allWorkloads = []string{workloadSequential, workloadStream, workloadChurn}
 
 // churnConfig shapes the churn workload: each container is one shim with its
-// own client, publishing probes exec exits and then its init exit.
+// own client, publishing its exec-probe exits and then its init exit.
 type churnConfig struct {
 	rate          float64       // containers started per second
 	probes        int           // exec-probe exits before the init exit
@@ -58,7 +58,7 @@ type runner struct {
 	target   target
 	sub      *subscriberProcess
 	meter    cpuMeter
-	idle     time.Duration // give up on missing events after this long without an arrival
+	idle     time.Duration // once all is published, missing events are lost after this long without an arrival
 	churnCfg churnConfig
 	progress *progress
 
@@ -204,12 +204,12 @@ func (r *runner) burst(ctx context.Context, workload, path string, n int, ackEac
 	smp.cpu.add(before, after, smp.phases == 0)
 	smp.phases++
 	// The events must arrive in publish order.
-	var max uint64
+	var highest uint64
 	for _, seq := range c.order {
-		if seq < max {
+		if seq < highest {
 			smp.outOfOrder++
 		} else {
-			max = seq
+			highest = seq
 		}
 	}
 	return nil
