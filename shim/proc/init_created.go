@@ -1,6 +1,12 @@
 package proc
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // createdState: `runsc create` ran; the container waits for Start.
 type createdState struct{ p *Init }
@@ -21,8 +27,14 @@ func (s *createdState) delete(ctx context.Context) error {
 	return err
 }
 
+// runsc cannot signal a container that has not started ("cannot signal
+// container in state created"); containerd kills a created task before
+// deleting it, so the signal goes to the sandbox process itself.
 func (s *createdState) kill(ctx context.Context, sig uint32, all bool) error {
-	return s.p.kill(ctx, sig, all)
+	if err := unix.Kill(s.p.pid, syscall.Signal(sig)); err != nil {
+		return fmt.Errorf("signalling the sandbox (pid %d): %w", s.p.pid, err)
+	}
+	return nil
 }
 
 func (s *createdState) pause(context.Context) error  { return invalidState("pause", "created") }

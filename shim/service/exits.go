@@ -30,11 +30,14 @@ func newExitTracker(onExit func(proc.Process, runc.Exit)) *exitTracker {
 	}
 }
 
-// watch reports p's exit to onExit, also when it already happened.
-func (t *exitTracker) watch(p proc.Process) {
+// watch reports p's exit to onExit, also when it already happened after
+// since (when the command that made p started: an earlier exit of the same
+// pid belongs to a process that had that pid before).
+func (t *exitTracker) watch(p proc.Process, since time.Time) {
 	pid := p.ExitPid()
 	t.mu.Lock()
 	e, exited := t.early[pid]
+	exited = exited && !e.Timestamp.Before(since)
 	if exited {
 		delete(t.early, pid)
 	} else {

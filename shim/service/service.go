@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/log"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
@@ -63,11 +64,12 @@ type Service struct {
 	cfg Config
 	pub Publisher
 
-	mu    sync.Mutex
-	init  *proc.Init
-	execs map[string]*proc.Exec
-	ioUID int
-	ioGID int
+	mu     sync.Mutex
+	init   *proc.Init
+	bundle string
+	execs  map[string]*proc.Exec
+	ioUID  int
+	ioGID  int
 
 	exits *exitTracker
 	// publishing is held while an exit is recorded and its TaskExit
@@ -127,6 +129,12 @@ func (s *Service) containerID() string {
 		return ""
 	}
 	return s.init.ID()
+}
+
+func (s *Service) bundleDir() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bundle
 }
 
 var errNotCreated = fmt.Errorf("container must be created first: %w", errdefs.ErrFailedPrecondition)
@@ -189,6 +197,7 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 		root = filepath.Join(s.cfg.RuntimeRoot, s.cfg.Namespace)
 	}
 	rt := runsc.New(r.Runtime, root, filepath.Join(r.Bundle, "log.json"), r.ID, s.cfg.RunscConfig)
+	started := time.Now()
 	p, err := proc.NewInit(ctx, proc.InitConfig{
 		ID:         r.ID,
 		Bundle:     r.Bundle,
@@ -202,9 +211,9 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s.init, s.ioUID, s.ioGID = p, int(opts.IoUid), int(opts.IoGid)
+	s.init, s.bundle, s.ioUID, s.ioGID = p, r.Bundle, int(opts.IoUid), int(opts.IoGid)
 	if r.Checkpoint == "" {
-		s.exits.watch(p)
+		s.exits.watch(p, started)
 	}
 	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
@@ -220,11 +229,12 @@ func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimap
 	if ip, ok := p.(*proc.Init); ok {
 		restoring = ip.Pid() == 0 // restored: the sandbox's pid comes with Start
 	}
+	started := time.Now()
 	if err := p.Start(ctx); err != nil {
 		return nil, err
 	}
 	if _, isExec := p.(*proc.Exec); isExec || restoring {
-		s.exits.watch(p)
+		s.exits.watch(p, started)
 	}
 	return &shimapi.StartResponse{ID: p.ID(), Pid: uint32(p.Pid())}, nil
 }
@@ -246,6 +256,14 @@ func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.Delet
 	}
 	if err := p.Delete(ctx); err != nil {
 		return nil, err
+	}
+	if p.Pid() != 0 {
+		// A created container's sandbox dies with runsc delete; its
+		// TaskExit must still precede Delete's return.
+		select {
+		case <-p.Exited():
+		case <-time.After(exitGrace):
+		}
 	}
 	// An exit being recorded right now is queued once this lock is free.
 	s.publishing.Lock()
@@ -288,8 +306,12 @@ func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *p
 	if _, ok := s.execs[r.ID]; ok || r.ID == s.init.ID() {
 		return nil, fmt.Errorf("process %s already exists: %w", r.ID, errdefs.ErrAlreadyExists)
 	}
-	if r.ID == "" || r.Spec == nil {
-		return nil, fmt.Errorf("exec needs an id and a process spec: %w", errdefs.ErrInvalidArgument)
+	if r.Spec == nil {
+		return nil, fmt.Errorf("exec needs a process spec: %w", errdefs.ErrInvalidArgument)
+	}
+	// The id names files in the bundle.
+	if err := identifiers.Validate(r.ID); err != nil {
+		return nil, fmt.Errorf("exec id: %w", err)
 	}
 	var spec specs.Process
 	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
@@ -332,7 +354,7 @@ func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (_ *shimap
 	sio := p.Stdio()
 	return &shimapi.StateResponse{
 		ID:         p.ID(),
-		Bundle:     s.cfg.BundlePath,
+		Bundle:     s.bundleDir(),
 		Pid:        uint32(p.Pid()),
 		Status:     status,
 		Stdin:      sio.Stdin,

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/oci"
 )
@@ -68,6 +69,23 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("output %q, want the input echoed", got)
 		}
 		e.events.checkExitBeforeDelete(t, c.ID())
+	})
+
+	t.Run("DeleteCreated", func(t *testing.T) {
+		c := e.container(t, "created", oci.WithProcessArgs("/bin/true"))
+		task, err := c.NewTask(e.ctx, cio.NullIO)
+		if err != nil {
+			t.Fatalf("new task: %v", err)
+		}
+		if st, err := task.Status(e.ctx); err != nil || st.Status != containerd.Created {
+			t.Fatalf("status %v %v, want created", st.Status, err)
+		}
+		// containerd kills a created task, waits for its exit, deletes it.
+		if _, err := task.Delete(e.ctx, containerd.WithProcessKill); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+		assertNothingLeft(t, c.ID())
 	})
 
 	t.Run("NoForkedPublish", func(t *testing.T) {
