@@ -237,7 +237,12 @@ func procStatus(pid int) (rss, threads int, err error) {
 func containerFootprint(p *ShimPrint, debug bool) (err error) {
 	cfg := ctrdaemon.Config{Runtime: p.Runtime, RuntimeRootBase: p.Runtime, ShimDebug: debug}
 	if p.Name != "containerd-shim" {
-		cfg.Shim = p.Binary
+		wrapper, cleanup, err := shimWithConfig(p.Binary)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		cfg.Shim = wrapper
 	}
 	d, err := ctrdaemon.New(cfg)
 	if err != nil {
@@ -291,8 +296,36 @@ func containerFootprint(p *ShimPrint, debug bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("shim pid %q: %w", b, err)
 	}
+	// The wrapper execs the shim, so the pid must now run the binary itself.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != p.Binary {
+		return fmt.Errorf("shim pid %d runs %q, want %s (%v)", pid, exe, p.Binary, err)
+	}
 	p.ContainerRSS, p.ContainerThr, err = procStatus(pid)
 	return err
+}
+
+// shimWithConfig returns a wrapper that execs shim with a -config giving
+// runsc network "none": containerd passes no -config, and the test
+// container has no network namespace of its own, where runsc refuses its
+// default network.
+func shimWithConfig(shim string) (wrapper string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "fp-shim-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	config := filepath.Join(dir, "runsc.toml")
+	wrapper = filepath.Join(dir, "shim")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", shim, config)
+	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return wrapper, cleanup, nil
 }
 
 // busyboxRootfs builds a minimal root filesystem from Debian's static
