@@ -6,7 +6,7 @@ SHIM := $(BIN)/gvisor-containerd-shim
 PACKAGES := containerd runc runsc busybox-static
 TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: all build setup test bench clean
+.PHONY: all build setup test bench reliability clean
 
 all: build
 
@@ -26,8 +26,13 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 
+# The fault-injection suite alone; RELIABILITY_MODE=exec runs it over the
+# fork path for comparison. Figures go to reliability.jsonl.
+reliability: setup
+	RELIABILITY_REPORT=$(CURDIR)/reliability.jsonl $(GO) test -count=1 -timeout 30m -v ./test/reliability/
+
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./publisher/ ./compat/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./publisher/
 
 clean:
 	rm -rf $(BIN)
