@@ -171,7 +171,7 @@ func (r *runner) burst(ctx context.Context, workload, path string, n int, ackEac
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
 			c.stop()
-			return err
+			return fmt.Errorf("interrupted: %w", err)
 		}
 		t0 := monotonicNow()
 		smp.published++
