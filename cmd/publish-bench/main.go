@@ -214,7 +214,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	defer sub.stop()
 	ctx = namespaces.WithNamespace(ctx, o.namespace)
 	r := &runner{
-		target: target{address: o.address, binary: o.binary, namespace: o.namespace},
+		target: target{address: o.address, binary: o.binary},
 		sub:    sub,
 		meter:  cpuMeter{daemonPid: o.daemonPid},
 		idle:   o.idle,

@@ -38,11 +38,10 @@ type sender interface {
 	close(ctx context.Context) error
 }
 
-// target says where the paths publish.
+// target says where the paths publish; the namespace travels in the context.
 type target struct {
-	address   string // containerd's gRPC socket
-	binary    string // containerd binary the fork path runs
-	namespace string
+	address string // containerd's gRPC socket
+	binary  string // containerd binary the fork path runs
 }
 
 func openPath(name string, t target) (sender, error) {

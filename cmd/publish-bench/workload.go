@@ -217,7 +217,6 @@ func (r *runner) burst(ctx context.Context, workload, path string, n int, ackEac
 
 // collector gathers the arrivals of seqs [base, base+n) in the background.
 type collector struct {
-	base   uint64
 	when   []int64  // arrival time by seq-base; 0 = not arrived
 	order  []uint64 // seqs in arrival order
 	dup    int
@@ -234,7 +233,7 @@ type collector struct {
 // the rest every 20 ms and gives up on what is still missing after r.idle
 // without an arrival.
 func (r *runner) collect(base uint64, n int) *collector {
-	c := &collector{base: base, when: make([]int64, n),
+	c := &collector{when: make([]int64, n),
 		sent: make(chan struct{}), done: make(chan struct{}), cancel: make(chan struct{})}
 	go func() {
 		defer close(c.done)
