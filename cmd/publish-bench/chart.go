@@ -77,10 +77,10 @@ func chartFormat(file string) string {
 func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = workload + ": Publish → subscriber"
-	p.X.Label.Text = "latency (µs, log scale)"
+	p.X.Label.Text = "latency (log scale)"
 	p.Y.Label.Text = "fraction of events ≤ latency"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = durationTicks{}
 	p.Y.Min, p.Y.Max = 0, 1
 	// The legend sits bottom right; widening the axis past the slowest
 	// event keeps it clear of the curves.
@@ -107,6 +107,23 @@ func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot,
 	}
 	p.X.Max = slowest * 20
 	return p, nil
+}
+
+// durationTicks labels a log axis in microseconds with durations.
+type durationTicks struct{}
+
+func (durationTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = fmtDuration(ticks[i].Value)
+		}
+	}
+	return ticks
+}
+
+func fmtDuration(micros float64) string {
+	return time.Duration(micros * float64(time.Microsecond)).String()
 }
 
 // cdf returns at most cdfPoints points (latency µs, fraction ≤ it).
