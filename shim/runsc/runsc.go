@@ -277,28 +277,6 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
 }
 
-// Wait runs `runsc wait` until the container's init (pid <= 0) or the
-// process with the container-internal pid exits, and returns its exit
-// status (128+signal when killed by a signal). Cancelling ctx does not stop
-// it: it outlives the RPC that starts it, as long as the process runs.
-func (r *Runsc) Wait(ctx context.Context, id string, pid int) (int, error) {
-	args := []string{"wait"}
-	if pid > 0 {
-		args = append(args, "--pid", strconv.Itoa(pid))
-	}
-	out, err := r.run(r.command(context.WithoutCancel(ctx), append(args, id)...), nil)
-	if err != nil {
-		return -1, err
-	}
-	var res struct {
-		ExitStatus int `json:"exitStatus"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return -1, fmt.Errorf("runsc wait: unexpected output %q: %w", out, err)
-	}
-	return res.ExitStatus, nil
-}
-
 // Kill runs `runsc kill`; all sends sig to every process of the container,
 // pid > 0 only to that process (a pid in the sandbox's root namespace).
 func (r *Runsc) Kill(ctx context.Context, id string, sig int, all bool, pid int) error {
@@ -321,19 +299,6 @@ func (r *Runsc) Delete(ctx context.Context, id string, force bool) error {
 	}
 	_, err := r.run(r.command(ctx, append(args, id)...), nil)
 	return err
-}
-
-// State runs `runsc state`.
-func (r *Runsc) State(ctx context.Context, id string) (*runc.Container, error) {
-	out, err := r.run(r.command(ctx, "state", id), nil)
-	if err != nil {
-		return nil, err
-	}
-	var c runc.Container
-	if err := json.Unmarshal(out, &c); err != nil {
-		return nil, fmt.Errorf("runsc state: unexpected output %q: %w", out, err)
-	}
-	return &c, nil
 }
 
 // Ps runs `runsc ps --format json` and returns the container's pids.
