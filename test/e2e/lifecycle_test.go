@@ -97,7 +97,7 @@ func TestLifecycle(t *testing.T) {
 
 func TestTerminal(t *testing.T) {
 	e := newEnv(t)
-	c := e.container(t, "tty", oci.WithTTY, oci.WithProcessArgs("/bin/sh", "-c", "sleep 0.5; stty size"))
+	c := e.container(t, "tty", oci.WithTTY, oci.WithProcessArgs("/bin/sh", "-c", waitForSize("40 100")))
 	var out syncBuffer
 	task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
 	if err := task.Resize(e.ctx, 100, 40); err != nil {
@@ -115,4 +115,10 @@ func TestTerminal(t *testing.T) {
 	if !strings.Contains(got, "40 100\r\n") {
 		t.Fatalf("output %q, want the terminal size 40 100 with a \\r\\n line end", got)
 	}
+}
+
+// waitForSize is a script that waits (up to 10s) for the terminal to get
+// size, then prints the size it has.
+func waitForSize(size string) string {
+	return `i=0; while [ "$(stty size)" != "` + size + `" ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; stty size`
 }

@@ -60,7 +60,7 @@ func TestRunningContainer(t *testing.T) {
 
 	t.Run("ExecTerminal", func(t *testing.T) {
 		var out syncBuffer
-		pspec := process("/bin/sh", "-c", "sleep 0.5; stty size")
+		pspec := process("/bin/sh", "-c", waitForSize("30 90"))
 		pspec.Terminal = true
 		p, err := task.Exec(e.ctx, "exec-tty", pspec, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
 		if err != nil {
