@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,7 +24,10 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
 	"github.com/containerd/containerd/sys/reaper"
+	"github.com/containerd/fifo"
+	"github.com/containerd/typeurl"
 	ptypes "github.com/gogo/protobuf/types"
 )
 
@@ -231,5 +235,56 @@ func TestCreateInvalidBundle(t *testing.T) {
 	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "c", Bundle: filepath.Join(t.TempDir(), "missing")})
 	if !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), "invalid bundle") || !strings.Contains(err.Error(), "config.json") {
 		t.Fatalf("create: %v, want InvalidArgument naming the bundle's missing config.json", err)
+	}
+}
+
+// TestStdioThroughFifos runs a container whose stdin and stdout are
+// containerd-style fifos, with CreateOptions (the pipes' owner) set.
+func TestStdioThroughFifos(t *testing.T) {
+	requireRuntime(t)
+	s, _ := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir, rootfs := bundle(t, "/bin/sh", "-c", "echo out; read line")
+	fifos := t.TempDir()
+	stdout := filepath.Join(fifos, "stdout")
+	stdin := filepath.Join(fifos, "stdin")
+	// containerd's client opens its ends of the fifos before Create.
+	out, err := fifo.OpenFifo(ctx, stdout, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	in, err := fifo.OpenFifo(ctx, stdin, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	opts, err := typeurl.MarshalAny(&runctypes.CreateOptions{IoUid: 4321, IoGid: 8765})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("io-%d", os.Getpid())
+	_, err = s.Create(ctx, &shimapi.CreateTaskRequest{ID: id, Bundle: dir, Rootfs: rootfs, Stdin: stdin, Stdout: stdout, Options: opts})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	defer func() {
+		s.Kill(ctx, &shimapi.KillRequest{Signal: 9, All: true})
+		s.Delete(ctx, &ptypes.Empty{})
+	}()
+	if _, err := s.Start(ctx, &shimapi.StartRequest{ID: id}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if _, err := in.Write([]byte("line\n")); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if w, err := s.Wait(wctx, &shimapi.WaitRequest{ID: id}); err != nil || w.ExitStatus != 0 {
+		t.Fatalf("wait: %v %v, want exit 0 (the input line read)", w, err)
+	}
+	got, err := io.ReadAll(out)
+	if err != nil || string(got) != "out\n" {
+		t.Fatalf("stdout %q %v, want %q", got, err, "out\n")
 	}
 }
