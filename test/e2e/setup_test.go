@@ -66,6 +66,9 @@ func newEnv(t *testing.T) *env {
 	ctx := namespaces.WithNamespace(context.Background(), namespace)
 	e := &env{t: t, d: d, client: c, ctx: ctx, rootfs: containerdtest.BusyboxRootfs(t), forkLog: forkLog}
 	e.events = subscribe(t, ctx, c)
+	// Runs after the tests' own cleanups (containers deleted), before the
+	// daemon stops.
+	t.Cleanup(func() { e.events.checkInvariants(t) })
 	return e
 }
 
