@@ -70,6 +70,7 @@ func frame(stream uint32, payload []byte, length uint32) []byte {
 // Property 6: garbage and oversized messages, a peer with another uid and
 // unknown ids get clear errors; the shim keeps serving.
 func TestBadInputOnShimSocket(t *testing.T) {
+	onlyModes(t, "auto", "exec")
 	s := newSuite(t, options{})
 	ctx := s.ctx()
 	c, task := s.start(ctx, "target", "sleep 1000")
@@ -217,6 +218,7 @@ func (s *suite) createFails(t *testing.T, id string, want string) {
 // Property 6, continued: a malformed or unreadable config and a runsc that
 // crashes mid-create fail the create clearly and leave nothing behind.
 func TestBadConfigAndCrashingRunsc(t *testing.T) {
+	onlyModes(t, "auto", "exec")
 	t.Run("malformed config", func(t *testing.T) {
 		s := newSuite(t, options{config: "[runsc_config\nnetwork = none\n"})
 		s.createFails(t, "badcfg", "runsc.toml")

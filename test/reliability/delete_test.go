@@ -23,7 +23,7 @@ func scale(n int) int {
 func TestShimKilledRightAfterDelete(t *testing.T) {
 	s := newSuite(t, options{})
 	rec := s.record()
-	lifecycles := scale(24)
+	lifecycles := scale(100)
 	const parallel = 3
 	want := map[string]uint32{}
 	var mu sync.Mutex
@@ -71,6 +71,9 @@ func TestShimKilledRightAfterDelete(t *testing.T) {
 	events := rec.snapshot()
 	got := check(events, want)
 	report(t, map[string]interface{}{"lifecycles": lifecycles, "parallel": parallel, "seconds": elapsed.Seconds(), "tally": got})
+	if measuringOnly() {
+		return
+	}
 	if got.Lost != 0 || got.LateExit != 0 || got.WrongState != 0 || got.Delivered != lifecycles {
 		t.Fatalf("exits: %+v", got)
 	}

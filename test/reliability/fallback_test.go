@@ -51,6 +51,7 @@ func (s *suite) logLine(parts ...string) string {
 // Property 5a: a daemon whose ttrpc socket is not where shims look for it
 // still gets every event, over gRPC, and the shim says why it moved.
 func TestFallbackToGRPC(t *testing.T) {
+	onlyModes(t, "auto")
 	s := newSuite(t, options{noTTRPC: true})
 	rec := s.record()
 	s.runOne("grpc-1", 3)
@@ -109,6 +110,7 @@ func startRelay(t *testing.T, daemonAddress string) string {
 // Property 5b: with both direct paths refused (no ttrpc listener, gRPC
 // Forward unimplemented) events still arrive, over `containerd publish`.
 func TestFallbackToFork(t *testing.T) {
+	onlyModes(t, "auto")
 	// The shims get the relay as their -address (the last flag wins).
 	dir, err := os.MkdirTemp("", "relayaddr-")
 	if err != nil {

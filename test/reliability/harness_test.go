@@ -68,6 +68,11 @@ func newSuite(t *testing.T, opts options) *suite {
 		RuntimeRootBase: "runsc",
 		ShimDebug:       true,
 	}
+	if modeName() == legacyMode {
+		// The exec hack hands every container to containerd's own v1 shim,
+		// whose publisher forks `containerd publish` once per event.
+		cfg.Runtime, cfg.RuntimeRootBase = "runc", "runc"
+	}
 	if opts.runtime != "" {
 		cfg.Runtime = opts.runtime
 	}
@@ -147,7 +152,8 @@ func (s *suite) shimPids() []int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "gvisor-containerd-shim") || !strings.Contains(string(b), s.d.Address) {
+		// Also containerd-shim, which the exec hack runs in legacy mode.
+		if err != nil || !strings.Contains(string(b), "containerd-shim") || !strings.Contains(string(b), s.d.Address) {
 			continue
 		}
 		var pid int
@@ -260,17 +266,14 @@ func (r *recorder) snapshot() []event {
 	return append([]event(nil), r.events...)
 }
 
-// waitExits waits until at least n TaskExit events arrived.
-func (r *recorder) waitExits(t *testing.T, n int, timeout time.Duration) []event {
-	t.Helper()
+// exits waits until at least n TaskExit events arrived, or timeout, and
+// returns those that did: the caller's tally counts what is missing.
+func (r *recorder) exits(n int, timeout time.Duration) []event {
 	deadline := time.Now().Add(timeout)
 	for {
 		exits := filter(r.snapshot(), "/tasks/exit")
-		if len(exits) >= n {
+		if len(exits) >= n || time.Now().After(deadline) {
 			return exits
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d TaskExit events arrived within %v, want %d", len(exits), timeout, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -371,14 +374,35 @@ func report(t *testing.T, figures map[string]interface{}) {
 	fmt.Fprintf(f, "%s\n", b)
 }
 
-// modeName is the publisher mode under test: RELIABILITY_MODE=exec runs the
-// suite over the fork path for comparison (docs/reliability.md).
+// legacyMode runs the scenarios through containerd's own v1 shim
+// (containerd-shim, reached through the exec hack), whose fork publisher
+// gives up on an event after one failed `containerd publish`.
+const legacyMode = "legacy"
+
+// modeName is what runs the scenarios, from RELIABILITY_MODE: a publisher
+// mode of this shim ("auto", the default, or "exec" for the fork path), or
+// legacyMode (docs/reliability.md compares them).
 func modeName() string {
 	if m := os.Getenv("RELIABILITY_MODE"); m != "" {
 		return m
 	}
 	return "auto"
 }
+
+// onlyModes skips a test whose scenario needs this shim in one of modes.
+func onlyModes(t *testing.T, modes ...string) {
+	t.Helper()
+	for _, m := range modes {
+		if modeName() == m {
+			return
+		}
+	}
+	t.Skipf("scenario does not apply to RELIABILITY_MODE=%s", modeName())
+}
+
+// measuringOnly reports whether the run only measures: containerd's own
+// shim is not held to this shim's properties.
+func measuringOnly() bool { return modeName() == legacyMode }
 
 func sortedKeys(m map[string]uint32) []string {
 	keys := make([]string, 0, len(m))

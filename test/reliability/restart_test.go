@@ -95,7 +95,11 @@ func TestDaemonRestart(t *testing.T) {
 	outage := time.Since(stopped)
 	rec := s.record()
 	s.proxy.Release()
-	exits := rec.waitExits(t, len(procs), time.Minute)
+	wait := time.Minute
+	if measuringOnly() {
+		wait = 20 * time.Second // what has not come by then will not come
+	}
+	exits := rec.exits(len(procs), wait)
 
 	want := map[string]uint32{}
 	for _, p := range procs {
@@ -124,6 +128,9 @@ func TestDaemonRestart(t *testing.T) {
 		}
 	}
 	report(t, map[string]interface{}{"outage_seconds": outage.Seconds(), "tally": got})
+	if measuringOnly() {
+		return
+	}
 	if got.Lost != 0 || got.Reordered != 0 || got.WrongState != 0 || got.Delivered != len(procs) {
 		t.Fatalf("exits after restart: %+v", got)
 	}
