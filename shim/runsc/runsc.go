@@ -9,8 +9,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,16 +126,18 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 	if err != nil {
 		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: startFailure(r.Command, err)}
 	}
-	if rio != nil {
-		if c, ok := rio.(runc.StartCloser); ok {
-			if err := c.CloseAfterStart(); err != nil {
-				return nil, err
-			}
-		}
+	var closeErr error
+	if c, ok := rio.(runc.StartCloser); ok {
+		// The child has its ends of the pipes; ours must go, or reading
+		// them would never see EOF.
+		closeErr = c.CloseAfterStart()
 	}
 	status, err := r.monitor().Wait(cmd, ec)
 	if err == nil && status != 0 {
 		err = fmt.Errorf("exit status %d", status)
+	}
+	if err == nil && closeErr != nil {
+		return nil, fmt.Errorf("runsc %s: closing the child's stdio: %w", cmd.Args[len(r.globalArgs())+1], closeErr)
 	}
 	if err != nil {
 		msg := r.logError(logOffset)
@@ -146,7 +150,7 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 }
 
 func startFailure(command string, err error) string {
-	if os.IsNotExist(err) || err == exec.ErrNotFound || strings.Contains(err.Error(), exec.ErrNotFound.Error()) {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return fmt.Sprintf("runtime binary %q not found (is gVisor's runsc installed?)", command)
 	}
 	return err.Error()
