@@ -131,8 +131,11 @@ func step(format string, args ...any) {
 
 // runGreeting runs the container and returns what it wrote.
 func runGreeting(ctx context.Context, client *containerd.Client, rootfs string) ([]byte, error) {
-	step("creating container \"greeter\" (gVisor sandbox)")
-	c, err := client.NewContainer(ctx, "greeter",
+	// runsc names a sandbox's control socket after the container id, so the
+	// id must not clash with another sandbox on this host.
+	id := fmt.Sprintf("greeter-%d", os.Getpid())
+	step("creating container %q (gVisor sandbox)", id)
+	c, err := client.NewContainer(ctx, id,
 		containerd.WithNewSpec(oci.WithRootFSPath(rootfs),
 			oci.WithProcessArgs("/bin/sh", "-c", "echo \"Hello from gVisor: $(uname -sr)\"")),
 		containerd.WithRuntime(ctrdaemon.V1Runtime, nil))
