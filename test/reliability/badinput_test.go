@@ -50,8 +50,11 @@ func dialAndCallShimInfo(path string) int {
 	return 0
 }
 
-func (s *suite) shimSocket(id string) string {
-	b, err := os.ReadFile(filepath.Join(s.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, id, "address"))
+// shimSocket is the socket of a container's shim, from the address the v1
+// runtime keeps in the bundle.
+func (s *suite) shimSocket(name string) string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, s.cid(name), "address"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -136,7 +139,7 @@ func TestBadInputOnShimSocket(t *testing.T) {
 	if !alive(shimPid) {
 		t.Fatal("the shim died")
 	}
-	st, err := s.shimClient("target").State(ctx, &shimapi.StateRequest{ID: "target"})
+	st, err := s.shimClient("target").State(ctx, &shimapi.StateRequest{ID: s.cid("target")})
 	if err != nil || st.Status.String() != "RUNNING" {
 		t.Fatalf("State after bad input: %v %v", st, err)
 	}
@@ -193,9 +196,10 @@ func (s *suite) waitNoLeftovers(t *testing.T) {
 
 // createFails expects creating a task to fail with an error naming want
 // (in the error or, for a shim that could not start, in its logged stderr).
-func (s *suite) createFails(t *testing.T, id string, want string) {
+func (s *suite) createFails(t *testing.T, name string, want string) {
 	t.Helper()
 	ctx := s.ctx()
+	id := s.cid(name)
 	c, err := s.client.NewContainer(ctx, id,
 		containerd.WithNewSpec(oci.WithRootFSPath(s.rootfs), oci.WithProcessArgs("/bin/true")),
 		containerd.WithRuntime(containerdtest.V1Runtime, nil))

@@ -56,12 +56,19 @@ type suite struct {
 	client *containerd.Client
 	rootfs string
 	proxy  *containerdtest.Proxy
+	// suffix makes container ids unique on the host: runsc names each
+	// sandbox's control socket after the id, whatever its root, so tests
+	// running at once (other packages) would collide on ids like "host".
+	suffix string
 }
+
+// cid is the container id of a test's name for a container.
+func (s *suite) cid(name string) string { return name + s.suffix }
 
 func newSuite(t *testing.T, opts options) *suite {
 	t.Helper()
 	containerdtest.RequireBinaries(t, "containerd", "runsc")
-	s := &suite{t: t, opts: opts, rootfs: containerdtest.BusyboxRootfs(t)}
+	s := &suite{t: t, opts: opts, rootfs: containerdtest.BusyboxRootfs(t), suffix: fmt.Sprintf("-%d", os.Getpid())}
 	cfg := containerdtest.Config{
 		Shim:            s.shimWrapper(),
 		Runtime:         "runsc",
@@ -119,9 +126,11 @@ func (s *suite) ctx() context.Context {
 	return namespaces.WithNamespace(context.Background(), namespace)
 }
 
-// start creates and starts a container running a busybox shell script.
-func (s *suite) start(ctx context.Context, id, script string) (containerd.Container, containerd.Task) {
+// start creates and starts a container named name running a busybox shell
+// script.
+func (s *suite) start(ctx context.Context, name, script string) (containerd.Container, containerd.Task) {
 	s.t.Helper()
+	id := s.cid(name)
 	c, err := s.client.NewContainer(ctx, id,
 		containerd.WithNewSpec(oci.WithRootFSPath(s.rootfs), oci.WithProcessArgs("/bin/sh", "-c", script)),
 		containerd.WithRuntime(containerdtest.V1Runtime, nil))
@@ -172,7 +181,7 @@ type event struct {
 	ID        string // exec id; the container id for the init process
 	Pid       uint32
 	Status    uint32
-	Stamp     time.Time // envelope time: when the shim published
+	ExitedAt  time.Time // from the event: when the shim saw the exit
 	Received  time.Time
 }
 
@@ -180,6 +189,7 @@ func (e event) key() string { return e.Container + "/" + e.ID }
 
 // recorder subscribes to the daemon's task events in the suite namespace.
 type recorder struct {
+	suffix string // of container ids, trimmed from what is recorded
 	mu     sync.Mutex
 	events []event
 	errs   []error
@@ -192,7 +202,7 @@ type recorder struct {
 func (s *suite) record() *recorder {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recorder{cancel: cancel, done: make(chan struct{})}
+	r := &recorder{suffix: s.suffix, cancel: cancel, done: make(chan struct{})}
 	envs, errs := s.client.EventService().Subscribe(ctx, fmt.Sprintf(`namespace==%q`, namespace))
 	probe := make(chan struct{}, 1)
 	go func() {
@@ -207,7 +217,7 @@ func (s *suite) record() *recorder {
 					}
 					continue
 				}
-				r.add(env.Topic, env.Timestamp, env.Event)
+				r.add(env.Topic, env.Event)
 			case err := <-errs:
 				if err != nil && ctx.Err() == nil {
 					r.mu.Lock()
@@ -238,15 +248,15 @@ func (r *recorder) stop() {
 	<-r.done
 }
 
-func (r *recorder) add(topic string, stamp time.Time, any *types.Any) {
+func (r *recorder) add(topic string, any *types.Any) {
 	v, err := typeurl.UnmarshalAny(any)
 	if err != nil {
 		return
 	}
-	e := event{Topic: topic, Stamp: stamp, Received: time.Now()}
+	e := event{Topic: topic, Received: time.Now()}
 	switch ev := v.(type) {
 	case *eventtypes.TaskExit:
-		e.Container, e.ID, e.Pid, e.Status = ev.ContainerID, ev.ID, ev.Pid, ev.ExitStatus
+		e.Container, e.ID, e.Pid, e.Status, e.ExitedAt = ev.ContainerID, ev.ID, ev.Pid, ev.ExitStatus, ev.ExitedAt
 	case *eventtypes.TaskDelete:
 		e.Container, e.ID, e.Pid, e.Status = ev.ContainerID, ev.ID, ev.Pid, ev.ExitStatus
 		if e.ID == "" {
@@ -254,6 +264,10 @@ func (r *recorder) add(topic string, stamp time.Time, any *types.Any) {
 		}
 	default:
 		return
+	}
+	e.Container = strings.TrimSuffix(e.Container, r.suffix)
+	if e.ID != "" {
+		e.ID = strings.TrimSuffix(e.ID, r.suffix)
 	}
 	r.mu.Lock()
 	r.events = append(r.events, e)
@@ -338,7 +352,7 @@ func check(events []event, want map[string]uint32) tally {
 }
 
 // outOfOrder counts, per container (one shim), adjacent exits delivered in
-// another order than their exit times.
+// another order than they happened.
 func outOfOrder(exits []event) int {
 	byContainer := map[string][]event{}
 	for _, e := range exits {
@@ -347,7 +361,7 @@ func outOfOrder(exits []event) int {
 	n := 0
 	for _, es := range byContainer {
 		for i := 1; i < len(es); i++ {
-			if es[i].Stamp.Before(es[i-1].Stamp) {
+			if es[i].ExitedAt.Before(es[i-1].ExitedAt) {
 				n++
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,16 +17,11 @@ import (
 
 // shimClient talks to a container's shim directly, as containerd does, from
 // the address the v1 runtime keeps in the bundle.
-func (s *suite) shimClient(id string) shimapi.ShimService {
+func (s *suite) shimClient(name string) shimapi.ShimService {
 	s.t.Helper()
-	bundle := filepath.Join(s.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, id)
-	b, err := os.ReadFile(filepath.Join(bundle, "address"))
+	conn, err := net.Dial("unix", s.shimSocket(name))
 	if err != nil {
-		s.t.Fatalf("shim address of %s: %v", id, err)
-	}
-	conn, err := net.Dial("unix", strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
-	if err != nil {
-		s.t.Fatalf("dial shim of %s: %v", id, err)
+		s.t.Fatalf("dial shim of %s: %v", name, err)
 	}
 	client := ttrpc.NewClient(conn)
 	s.t.Cleanup(func() { client.Close() })
@@ -92,25 +86,25 @@ func TestDaemonHung(t *testing.T) {
 		}
 	}
 	rpc("Wait", func(ctx context.Context) error {
-		r, err := exiterShim.Wait(ctx, &shimapi.WaitRequest{ID: "exiter"})
+		r, err := exiterShim.Wait(ctx, &shimapi.WaitRequest{ID: s.cid("exiter")})
 		if err == nil && r.ExitStatus != 5 {
 			t.Errorf("Wait: status %d, want 5", r.ExitStatus)
 		}
 		return err
 	})
 	rpc("State", func(ctx context.Context) error {
-		r, err := exiterShim.State(ctx, &shimapi.StateRequest{ID: "exiter"})
+		r, err := exiterShim.State(ctx, &shimapi.StateRequest{ID: s.cid("exiter")})
 		if err == nil && (r.Status.String() != "STOPPED" || r.ExitStatus != 5) {
 			t.Errorf("State: %v exit %d, want stopped exit 5", r.Status, r.ExitStatus)
 		}
 		return err
 	})
 	rpc("Kill", func(ctx context.Context) error {
-		_, err := hostShim.Kill(ctx, &shimapi.KillRequest{ID: "host", Signal: 9})
+		_, err := hostShim.Kill(ctx, &shimapi.KillRequest{ID: s.cid("host"), Signal: 9})
 		return err
 	})
 	rpc("Wait after Kill", func(ctx context.Context) error {
-		_, err := hostShim.Wait(ctx, &shimapi.WaitRequest{ID: "host"})
+		_, err := hostShim.Wait(ctx, &shimapi.WaitRequest{ID: s.cid("host")})
 		return err
 	})
 	rpc("State of unknown exec", func(ctx context.Context) error {

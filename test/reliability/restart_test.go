@@ -17,8 +17,8 @@ const v2ShimRetryBudget = 15 * time.Second
 // Property 1: processes exit while containerd is down for longer than the
 // v2-shim retry budget. The shims keep running, containerd reconnects to
 // them after its restart, and every TaskExit is delivered once the daemon is
-// back: each shim's in exit order, all stamped in the order the exits
-// happened.
+// back: each shim's in exit order, all with exit times in the order the
+// exits happened.
 func TestDaemonRestart(t *testing.T) {
 	s := newSuite(t, options{proxy: true})
 	ctx := s.ctx()
@@ -116,15 +116,15 @@ func TestDaemonRestart(t *testing.T) {
 	}
 	for i := 1; i < len(procs); i++ {
 		a, b := firstSeen[procs[i-1].key], firstSeen[procs[i].key]
-		if !a.Stamp.Before(b.Stamp) {
+		if !a.ExitedAt.Before(b.ExitedAt) {
 			got.Reordered++
-			t.Errorf("%s (stamped %v) exited before %s (stamped %v)", a.key(), a.Stamp, b.key(), b.Stamp)
+			t.Errorf("%s (exited %v) is not before %s (exited %v)", a.key(), a.ExitedAt, b.key(), b.ExitedAt)
 		}
 	}
 	got.Reordered += outOfOrder(exits)
 	for _, e := range exits {
-		if e.Stamp.Before(stopped) || e.Stamp.After(lastExit.Add(2*time.Second)) {
-			t.Errorf("%s stamped %v: not during the outage (%v to %v)", e.key(), e.Stamp, stopped, restartAt)
+		if e.ExitedAt.Before(stopped) || e.ExitedAt.After(lastExit.Add(2*time.Second)) {
+			t.Errorf("%s exited %v: not during the outage (%v to %v)", e.key(), e.ExitedAt, stopped, restartAt)
 		}
 	}
 	report(t, map[string]interface{}{"outage_seconds": outage.Seconds(), "tally": got})
