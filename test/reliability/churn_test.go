@@ -40,7 +40,11 @@ func TestChurn(t *testing.T) {
 		go func(h int) {
 			defer wg.Done()
 			id := fmt.Sprintf("host-%d", h)
-			c, task := s.start(ctx, id, "sleep 1000")
+			c, task, err := s.tryStart(ctx, id, "sleep 1000")
+			if err != nil {
+				errs <- err
+				return
+			}
 			spec, err := c.Spec(ctx)
 			if err != nil {
 				errs <- err
@@ -87,7 +91,11 @@ func TestChurn(t *testing.T) {
 			for i := range ids {
 				id := fmt.Sprintf("churn-%d", i)
 				status := uint32(i % 100)
-				c, task := s.start(ctx, id, fmt.Sprintf("exit %d", status))
+				c, task, err := s.tryStart(ctx, id, fmt.Sprintf("exit %d", status))
+				if err != nil {
+					errs <- err
+					continue
+				}
 				exitCh, err := task.Wait(ctx)
 				if err != nil {
 					errs <- err

@@ -39,7 +39,11 @@ func TestShimKilledRightAfterDelete(t *testing.T) {
 				id := fmt.Sprintf("del-%d", i)
 				status := uint32(i % 7)
 				ctx := s.ctx()
-				c, task := s.start(ctx, id, fmt.Sprintf("exit %d", status))
+				c, task, err := s.tryStart(ctx, id, fmt.Sprintf("exit %d", status))
+				if err != nil {
+					errs <- err
+					continue
+				}
 				exitCh, err := task.Wait(ctx)
 				if err != nil {
 					errs <- err

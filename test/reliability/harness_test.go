@@ -116,6 +116,11 @@ func (s *suite) shimWrapper() string {
 	}
 	wrapper := filepath.Join(dir, "shim")
 	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\" %s\n", bin, config, strings.Join(s.opts.extraShimArgs, " "))
+	if modeName() == legacyMode {
+		// The exec hack passes the arguments on as they are, and
+		// containerd-shim knows no -config.
+		script = fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", bin)
+	}
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		s.t.Fatal(err)
 	}
@@ -127,24 +132,33 @@ func (s *suite) ctx() context.Context {
 }
 
 // start creates and starts a container named name running a busybox shell
-// script.
+// script, failing the test on error (call it from the test's goroutine).
 func (s *suite) start(ctx context.Context, name, script string) (containerd.Container, containerd.Task) {
 	s.t.Helper()
+	c, task, err := s.tryStart(ctx, name, script)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c, task
+}
+
+// tryStart is start for other goroutines.
+func (s *suite) tryStart(ctx context.Context, name, script string) (containerd.Container, containerd.Task, error) {
 	id := s.cid(name)
 	c, err := s.client.NewContainer(ctx, id,
 		containerd.WithNewSpec(oci.WithRootFSPath(s.rootfs), oci.WithProcessArgs("/bin/sh", "-c", script)),
 		containerd.WithRuntime(containerdtest.V1Runtime, nil))
 	if err != nil {
-		s.t.Fatalf("create container %s: %v", id, err)
+		return nil, nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	task, err := c.NewTask(ctx, cio.NullIO)
 	if err != nil {
-		s.t.Fatalf("create task %s: %v", id, err)
+		return nil, nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	if err := task.Start(ctx); err != nil {
-		s.t.Fatalf("start task %s: %v", id, err)
+		return nil, nil, fmt.Errorf("start task %s: %w", id, err)
 	}
-	return c, task
+	return c, task, nil
 }
 
 // remove deletes a task (the shim is SIGKILLed right after) and its container.
