@@ -3,6 +3,7 @@ package reliability
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,25 +115,27 @@ func TestDaemonRestart(t *testing.T) {
 			firstSeen[e.key()] = e
 		}
 	}
+	var problems []string
 	for i := 1; i < len(procs); i++ {
-		a, b := firstSeen[procs[i-1].key], firstSeen[procs[i].key]
-		if !a.ExitedAt.Before(b.ExitedAt) {
+		a, okA := firstSeen[procs[i-1].key]
+		b, okB := firstSeen[procs[i].key]
+		if okA && okB && !a.ExitedAt.Before(b.ExitedAt) {
 			got.Reordered++
-			t.Errorf("%s (exited %v) is not before %s (exited %v)", a.key(), a.ExitedAt, b.key(), b.ExitedAt)
+			problems = append(problems, fmt.Sprintf("%s (exited %v) is not before %s (exited %v)", a.key(), a.ExitedAt, b.key(), b.ExitedAt))
 		}
 	}
 	got.Reordered += outOfOrder(exits)
 	for _, e := range exits {
 		if e.ExitedAt.Before(stopped) || e.ExitedAt.After(lastExit.Add(2*time.Second)) {
-			t.Errorf("%s exited %v: not during the outage (%v to %v)", e.key(), e.ExitedAt, stopped, restartAt)
+			problems = append(problems, fmt.Sprintf("%s exited %v: not during the outage (%v to %v)", e.key(), e.ExitedAt, stopped, restartAt))
 		}
 	}
 	report(t, map[string]interface{}{"outage_seconds": outage.Seconds(), "tally": got})
 	if measuringOnly() {
 		return
 	}
-	if got.Lost != 0 || got.Reordered != 0 || got.WrongState != 0 || got.Delivered != len(procs) {
-		t.Fatalf("exits after restart: %+v", got)
+	if got.Lost != 0 || got.Reordered != 0 || got.WrongState != 0 || got.Delivered != len(procs) || len(problems) > 0 {
+		t.Fatalf("exits after restart: %+v\n%s", got, strings.Join(problems, "\n"))
 	}
 
 	// containerd reconnected to the shims: it knows the exits and deletes.
