@@ -36,7 +36,8 @@ const namespace = "reliability"
 
 type options struct {
 	mode string // publisher mode; "" means modeName()
-	// proxy puts a holdable proxy where shims look for the ttrpc socket.
+	// proxy makes shims reach the daemon (both sockets) only through
+	// holdable proxies: their -address is the proxies'.
 	proxy bool
 	// noTTRPC moves the daemon's ttrpc socket away from where shims look.
 	noTTRPC bool
@@ -55,7 +56,7 @@ type suite struct {
 	d      *ctrdaemon.Daemon
 	client *containerd.Client
 	rootfs string
-	proxy  *containerdtest.Proxy
+	proxies []*containerdtest.Proxy
 	// suffix makes container ids unique on the host: runsc names each
 	// sandbox's control socket after the id, whatever its root, so tests
 	// running at once (other packages) would collide on ids like "host".
@@ -69,6 +70,16 @@ func newSuite(t *testing.T, opts options) *suite {
 	t.Helper()
 	containerdtest.RequireBinaries(t, "containerd", "runsc")
 	s := &suite{t: t, opts: opts, rootfs: containerdtest.BusyboxRootfs(t), suffix: fmt.Sprintf("-%d", os.Getpid())}
+	var proxyAddress string
+	if opts.proxy {
+		dir, err := os.MkdirTemp("", "proxy-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		proxyAddress = filepath.Join(dir, "p.sock")
+		s.opts.extraShimArgs = append(s.opts.extraShimArgs, "-address", proxyAddress)
+	}
 	cfg := containerdtest.Config{
 		Shim:            s.shimWrapper(),
 		Runtime:         "runsc",
@@ -83,15 +94,32 @@ func newSuite(t *testing.T, opts options) *suite {
 	if opts.runtime != "" {
 		cfg.Runtime = opts.runtime
 	}
-	if opts.proxy || opts.noTTRPC {
+	if opts.noTTRPC {
 		cfg.TTRPCSocketName = "moved.ttrpc"
 	}
 	s.d = containerdtest.Start(t, cfg)
 	if opts.proxy {
-		s.proxy = containerdtest.StartProxy(t, s.d.Address+".ttrpc", s.d.TTRPCAddress)
+		s.proxies = []*containerdtest.Proxy{
+			containerdtest.StartProxy(t, proxyAddress, s.d.Address),
+			containerdtest.StartProxy(t, proxyAddress+".ttrpc", s.d.TTRPCAddress),
+		}
 	}
 	s.client = containerdtest.Client(t, s.d)
 	return s
+}
+
+// holdShims makes the shims' new connections to the daemon wait, until
+// releaseShims (needs options.proxy).
+func (s *suite) holdShims() {
+	for _, p := range s.proxies {
+		p.Hold()
+	}
+}
+
+func (s *suite) releaseShims() {
+	for _, p := range s.proxies {
+		p.Release()
+	}
 }
 
 // shimWrapper is the `shim` containerd runs: the freshly built binary with
@@ -115,12 +143,13 @@ func (s *suite) shimWrapper() string {
 		config = s.opts.configPath
 	}
 	wrapper := filepath.Join(dir, "shim")
-	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\" %s\n", bin, config, strings.Join(s.opts.extraShimArgs, " "))
+	configArgs := "-config " + config
 	if modeName() == legacyMode {
 		// The exec hack passes the arguments on as they are, and
 		// containerd-shim knows no -config.
-		script = fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", bin)
+		configArgs = ""
 	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s %s \"$@\" %s\n", bin, configArgs, strings.Join(s.opts.extraShimArgs, " "))
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		s.t.Fatal(err)
 	}

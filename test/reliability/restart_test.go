@@ -87,15 +87,15 @@ func TestDaemonRestart(t *testing.T) {
 			t.Fatalf("shim %d died during the outage", pid)
 		}
 	}
-	// Hold the shims at the proxy until this test's subscriber is live, so
+	// Hold the shims at the proxies until this test's subscriber is live, so
 	// it sees every event the restarted daemon gets.
-	s.proxy.Hold()
+	s.holdShims()
 	if err := s.d.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	outage := time.Since(stopped)
 	rec := s.record()
-	s.proxy.Release()
+	s.releaseShims()
 	wait := time.Minute
 	if measuringOnly() {
 		wait = 20 * time.Second // what has not come by then will not come
