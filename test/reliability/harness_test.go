@@ -51,11 +51,11 @@ type options struct {
 }
 
 type suite struct {
-	t      *testing.T
-	opts   options
-	d      *ctrdaemon.Daemon
-	client *containerd.Client
-	rootfs string
+	t       *testing.T
+	opts    options
+	d       *ctrdaemon.Daemon
+	client  *containerd.Client
+	rootfs  string
 	proxies []*containerdtest.Proxy
 	// suffix makes container ids unique on the host: runsc names each
 	// sandbox's control socket after the id, whatever its root, so tests
