@@ -10,7 +10,7 @@ import (
 // lifecycle is what the subscriber saw of one task, from TaskCreate to
 // TaskDelete.
 type lifecycle struct {
-	pids      map[uint32]bool   // from TaskCreate (0 when restoring) and TaskStart
+	pids      map[uint32]bool // from TaskCreate (0 when restoring) and TaskStart
 	exits     []*eventstypes.TaskExit
 	execPids  map[string]uint32 // from TaskExecStarted
 	execExits map[string][]*eventstypes.TaskExit
@@ -107,4 +107,3 @@ func (r *recorder) settled() []any {
 	}
 	return r.snapshot()
 }
-
