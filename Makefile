@@ -6,7 +6,7 @@ SHIM := $(BIN)/gvisor-containerd-shim
 PACKAGES := containerd runc runsc busybox-static
 TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: all build setup test bench reliability clean
+.PHONY: all build setup test bench bench-tool reliability clean
 
 all: build
 
@@ -22,9 +22,12 @@ setup:
 	fi
 	$(GO) mod download
 
+# The bench tool is its own module (its plotting library stays out of the
+# shim); its tests include a smoke run of every path against a real daemon.
 test: setup
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	cd cmd/publish-bench && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
 
 # The fault-injection suite alone; RELIABILITY_MODE=exec runs it over the
 # fork path for comparison. Figures go to reliability.jsonl.
@@ -33,6 +36,10 @@ reliability: setup
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./publisher/
+
+# The full comparison of publish paths behind docs/benchmarks.md.
+bench-tool: setup
+	cd cmd/publish-bench && $(GO) run . -events 3000 -rounds 6 -json $(CURDIR)/bench.json -chart $(CURDIR)/bench.svg
 
 clean:
 	rm -rf $(BIN)
