@@ -21,6 +21,7 @@ setup:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(GO) mod download
+	cd cmd/publish-bench && $(GO) mod download
 
 # The bench tool is its own module (its plotting library stays out of the
 # shim); its tests include a smoke run of every path against a real daemon.

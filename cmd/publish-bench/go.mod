@@ -51,9 +51,17 @@ require (
 	golang.org/x/net v0.23.0 // indirect
 	golang.org/x/sync v0.3.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20231002182017-d307bd883b97 // indirect
+	google.golang.org/genproto v0.0.0-20230822172742-b8732ec3820d // indirect
 	google.golang.org/grpc v1.59.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )
 
 replace github.com/google/gvisor-containerd-shim => ../..
+
+// The same pins as the shim's module (see ../../go.mod): ttrpc v1.1.2 needs
+// the 2020 genproto to encode and decode error statuses.
+replace (
+	github.com/gogo/googleapis => github.com/gogo/googleapis v1.3.2
+	google.golang.org/genproto => google.golang.org/genproto v0.0.0-20200224152610-e50cd9704f63
+	google.golang.org/genproto/googleapis/rpc => ../../third_party/genproto-rpc
+)
