@@ -28,6 +28,7 @@ import (
 	"github.com/containerd/typeurl"
 
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/rootfs"
 )
 
 func main() {
@@ -78,8 +79,8 @@ func run(ctx context.Context, shimPath string) error {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		return err
 	}
-	rootfs, err := busyboxRootfs(filepath.Join(dir, "rootfs"))
-	if err != nil {
+	rootfsDir := filepath.Join(dir, "rootfs")
+	if err := rootfs.Busybox(rootfsDir); err != nil {
 		return err
 	}
 
@@ -107,7 +108,7 @@ func run(ctx context.Context, shimPath string) error {
 	defer cancelSub()
 	rec.subscribe(subCtx, client)
 
-	output, err := runGreeting(ctx, client, rootfs)
+	output, err := runGreeting(ctx, client, rootfsDir)
 	if err != nil {
 		return err
 	}
@@ -130,13 +131,13 @@ func step(format string, args ...any) {
 }
 
 // runGreeting runs the container and returns what it wrote.
-func runGreeting(ctx context.Context, client *containerd.Client, rootfs string) ([]byte, error) {
+func runGreeting(ctx context.Context, client *containerd.Client, rootfsDir string) ([]byte, error) {
 	// runsc names a sandbox's control socket after the container id, so the
 	// id must not clash with another sandbox on this host.
 	id := fmt.Sprintf("greeter-%d", os.Getpid())
 	step("creating container %q (gVisor sandbox)", id)
 	c, err := client.NewContainer(ctx, id,
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs),
+		containerd.WithNewSpec(oci.WithRootFSPath(rootfsDir),
 			oci.WithProcessArgs("/bin/sh", "-c", "echo \"Hello from gVisor: $(uname -sr)\"")),
 		containerd.WithRuntime(ctrdaemon.V1Runtime, nil))
 	if err != nil {
@@ -172,28 +173,6 @@ func runGreeting(ctx context.Context, client *containerd.Client, rootfs string) 
 		return nil, err
 	}
 	return out.bytes(), nil
-}
-
-// busyboxRootfs makes a root filesystem of Debian's static busybox.
-func busyboxRootfs(dir string) (string, error) {
-	bin, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		return "", err
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), bin, 0o755); err != nil {
-		return "", err
-	}
-	for _, applet := range []string{"sh", "echo", "uname"} {
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
-			return "", err
-		}
-	}
-	return dir, nil
 }
 
 type syncBuffer struct {

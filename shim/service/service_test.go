@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +27,7 @@ import (
 	"github.com/containerd/fifo"
 	"github.com/containerd/typeurl"
 	ptypes "github.com/gogo/protobuf/types"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 )
 
 // recordingPublisher records what the service publishes and when Flush ran.
@@ -61,23 +60,12 @@ var reaperOnce sync.Once
 // subreaper that reaps its children on SIGCHLD.
 func requireRuntime(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("runsc"); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("runsc and root are required in CI")
-		}
-		t.Skip("needs runsc and root")
-	}
+	containerdtest.RequireBinaries(t, "runsc")
 	reaperOnce.Do(func() {
 		if err := reaper.SetSubreaper(1); err != nil {
 			t.Fatal(err)
 		}
-		ch := make(chan os.Signal, 32)
-		signal.Notify(ch, syscall.SIGCHLD)
-		go func() {
-			for range ch {
-				reaper.Reap()
-			}
-		}()
+		containerdtest.ReapChildren()
 	})
 }
 
@@ -96,20 +84,7 @@ func newService(t *testing.T) (*Service, *recordingPublisher) {
 func bundle(t *testing.T, args ...string) (string, []*types.Mount) {
 	t.Helper()
 	dir := t.TempDir()
-	src := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skip("needs /bin/busybox (busybox-static)")
-	}
-	if err := os.WriteFile(filepath.Join(src, "bin", "busybox"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("busybox", filepath.Join(src, "bin", "sh")); err != nil {
-		t.Fatal(err)
-	}
+	src := containerdtest.BusyboxRootfs(t)
 	ctx := namespaces.WithNamespace(context.Background(), "test")
 	spec, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: "x"}, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs(args...))
 	if err != nil {
