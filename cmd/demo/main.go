@@ -69,23 +69,20 @@ func run(ctx context.Context, shimPath string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	// containerd passes the shim no -config; a wrapper adds one.
-	config := filepath.Join(dir, "runsc.toml")
-	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
-		return err
-	}
-	wrapper := filepath.Join(dir, "shim")
-	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", shim, config)
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		return err
-	}
 	rootfsDir := filepath.Join(dir, "rootfs")
 	if err := rootfs.Busybox(rootfsDir); err != nil {
 		return err
 	}
 
 	step("starting a throwaway containerd (v1 runtime: shim=%s, runtime=runsc)", shimPath)
-	d, err := ctrdaemon.New(ctrdaemon.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	// containerd passes the shim no -config; the daemon's wrapper adds one.
+	d, err := ctrdaemon.New(ctrdaemon.Config{
+		Shim:            shim,
+		ShimConfig:      "[runsc_config]\n  network = \"none\"\n",
+		Runtime:         "runsc",
+		RuntimeRootBase: "runsc",
+		ShimDebug:       true,
+	})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -109,19 +108,18 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	}
 }
 
+// runscNoNetwork is the shim config the runsc-path tests run with.
+const runscNoNetwork = "[runsc_config]\n  network = \"none\"\n"
+
 // On the runsc path containerd starts the shim with its socket on fd 3 and
 // reaches it there; after the task's Delete it kills the shim by the pid
 // ShimInfo gives: no shim is left behind.
 func TestContainerdServesRunscShimOnFD3AndKillsIt(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd", "runsc")
 	bin := containerdtest.BuildShim(t)
-	// containerd passes no -config: a wrapper adds one that runs the
-	// container without a network (the spec has no network namespace).
-	dir := t.TempDir()
-	cfg := writeFile(t, filepath.Join(dir, "runsc.toml"), "[runsc_config]\n  network = \"none\"\n", 0o644)
-	wrapper := writeFile(t, filepath.Join(dir, "shim"), fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", bin, cfg), 0o755)
-
-	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	// The config runs the container without a network (the spec has no
+	// network namespace).
+	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, ShimConfig: runscNoNetwork, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
 	client := containerdtest.Client(t, d)
 	rootfs := containerdtest.BusyboxRootfs(t)
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "runscpath"), 2*time.Minute)
@@ -196,10 +194,7 @@ func processes(match func(cmdline []byte) bool) []string {
 func TestSIGTERMStopsRunscContainer(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd", "runsc")
 	bin := containerdtest.BuildShim(t)
-	dir := t.TempDir()
-	cfg := writeFile(t, filepath.Join(dir, "runsc.toml"), "[runsc_config]\n  network = \"none\"\n", 0o644)
-	wrapper := writeFile(t, filepath.Join(dir, "shim"), fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", bin, cfg), 0o755)
-	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, ShimConfig: runscNoNetwork, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
 	client := containerdtest.Client(t, d)
 	rootfs := containerdtest.BusyboxRootfs(t)
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "sigterm"), 2*time.Minute)

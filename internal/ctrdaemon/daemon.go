@@ -28,6 +28,13 @@ type Config struct {
 	// Shim is the v1 shim binary containerd launches; empty keeps
 	// containerd's default (containerd-shim).
 	Shim string
+	// ShimConfig, when set, is written to a file passed to the shim as
+	// -config: containerd itself passes none.
+	ShimConfig string
+	// ShimArgs are added after containerd's arguments to the shim (where a
+	// repeated flag wins). With ShimConfig or ShimArgs, containerd runs a
+	// wrapper script in the daemon's directory, as its shim option is a path.
+	ShimArgs []string
 	// Runtime is the OCI runtime binary name passed to the shim ("runsc").
 	Runtime string
 	// RuntimeRootBase is the base name of the runtime root created under the
@@ -81,6 +88,14 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.RuntimeRootBase != "" {
 		d.RuntimeRoot = filepath.Join(dir, cfg.RuntimeRootBase)
 	}
+	if cfg.ShimConfig != "" || len(cfg.ShimArgs) > 0 {
+		wrapper, err := d.shimWrapper(cfg)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		cfg.Shim = wrapper
+	}
 	if err := os.WriteFile(d.ConfigPath, []byte(d.config(cfg)), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -112,6 +127,33 @@ func (d *Daemon) LogTail(n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// shimWrapper writes the script containerd runs as its shim: cfg.Shim with
+// -config and cfg.ShimArgs after containerd's own arguments.
+func (d *Daemon) shimWrapper(cfg Config) (string, error) {
+	shim := cfg.Shim
+	if shim == "" {
+		shim = "containerd-shim"
+	}
+	args := cfg.ShimArgs
+	if cfg.ShimConfig != "" {
+		path := filepath.Join(d.Dir, "shim.toml")
+		if err := os.WriteFile(path, []byte(cfg.ShimConfig), 0o644); err != nil {
+			return "", err
+		}
+		args = append([]string{"-config", path}, args...)
+	}
+	script := "#!/bin/sh\nexec " + shellQuote(shim) + ` "$@"`
+	for _, a := range args {
+		script += " " + shellQuote(a)
+	}
+	wrapper := filepath.Join(d.Dir, "shim")
+	return wrapper, os.WriteFile(wrapper, []byte(script+"\n"), 0o755)
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (d *Daemon) config(cfg Config) string {

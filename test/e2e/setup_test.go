@@ -53,15 +53,14 @@ func newEnv(t *testing.T) *env {
 	// The shim's fork fallback runs -containerd-binary; point it at a
 	// recorder so a test can prove the direct path never forked.
 	recorder := writeScript(t, dir, "containerd-recorder", fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %s\nexec %s \"$@\"\n", forkLog, realContainerd))
-	config := filepath.Join(dir, "runsc.toml")
-	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// containerd's `shim` setting is a path without arguments, and containerd
-	// passes no -config: this wrapper adds it (containerd's arguments hold
-	// no spaces, so word splitting is safe here).
-	wrapper := writeScript(t, dir, "shim", fmt.Sprintf("#!/bin/sh\nset -- $(echo \"$@\" | sed 's|-containerd-binary [^ ]*|-containerd-binary %s|')\nexec %s -config %s \"$@\"\n", recorder, shim, config))
-	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
+	d := containerdtest.Start(t, containerdtest.Config{
+		Shim:            shim,
+		ShimConfig:      "[runsc_config]\n  network = \"none\"\n",
+		ShimArgs:        []string{"-containerd-binary", recorder}, // overrides containerd's
+		Runtime:         "runsc",
+		RuntimeRootBase: "runsc",
+		ShimDebug:       true,
+	})
 	c := containerdtest.Client(t, d)
 	ctx := namespaces.WithNamespace(context.Background(), namespace)
 	e := &env{t: t, d: d, client: c, ctx: ctx, rootfs: containerdtest.BusyboxRootfs(t), forkLog: forkLog}

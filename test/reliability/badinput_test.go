@@ -225,7 +225,7 @@ func TestBadConfigAndCrashingRunsc(t *testing.T) {
 	onlyModes(t, "auto", "exec")
 	t.Run("malformed config", func(t *testing.T) {
 		s := newSuite(t, options{config: "[runsc_config\nnetwork = none\n"})
-		s.createFails(t, "badcfg", "runsc.toml")
+		s.createFails(t, "badcfg", "shim.toml: line")
 	})
 	t.Run("unreadable config", func(t *testing.T) {
 		s := newSuite(t, options{configPath: t.TempDir()}) // a directory

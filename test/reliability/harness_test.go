@@ -81,7 +81,9 @@ func newSuite(t *testing.T, opts options) *suite {
 		s.opts.extraShimArgs = append(s.opts.extraShimArgs, "-address", proxyAddress)
 	}
 	cfg := containerdtest.Config{
-		Shim:            s.shimWrapper(),
+		Shim:            containerdtest.BuildShim(t),
+		ShimConfig:      s.shimConfig(),
+		ShimArgs:        s.opts.extraShimArgs,
 		Runtime:         "runsc",
 		RuntimeRootBase: "runsc",
 		ShimDebug:       true,
@@ -96,6 +98,10 @@ func newSuite(t *testing.T, opts options) *suite {
 	}
 	if opts.noTTRPC {
 		cfg.TTRPCSocketName = "moved.ttrpc"
+	}
+	if opts.configPath != "" {
+		cfg.ShimConfig = ""
+		cfg.ShimArgs = append(cfg.ShimArgs, "-config", opts.configPath)
 	}
 	s.d = containerdtest.Start(t, cfg)
 	if opts.proxy {
@@ -122,38 +128,21 @@ func (s *suite) releaseShims() {
 	}
 }
 
-// shimWrapper is the `shim` containerd runs: the freshly built binary with
-// this suite's config (containerd itself passes no -config).
-func (s *suite) shimWrapper() string {
-	bin := containerdtest.BuildShim(s.t)
-	dir := s.t.TempDir()
+// shimConfig is the suite's config for the shim (containerd itself passes
+// no -config); empty in legacy mode, where the exec hack would pass -config
+// on to containerd-shim, which knows no such flag.
+func (s *suite) shimConfig() string {
+	if modeName() == legacyMode {
+		return ""
+	}
+	if s.opts.config != "" {
+		return s.opts.config
+	}
 	mode := s.opts.mode
 	if mode == "" {
 		mode = modeName()
 	}
-	config := filepath.Join(dir, "runsc.toml")
-	toml := fmt.Sprintf("[runsc_config]\n  network = \"none\"\n[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", mode)
-	if s.opts.config != "" {
-		toml = s.opts.config
-	}
-	if err := os.WriteFile(config, []byte(toml), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	if s.opts.configPath != "" {
-		config = s.opts.configPath
-	}
-	wrapper := filepath.Join(dir, "shim")
-	configArgs := "-config " + config
-	if modeName() == legacyMode {
-		// The exec hack passes the arguments on as they are, and
-		// containerd-shim knows no -config.
-		configArgs = ""
-	}
-	script := fmt.Sprintf("#!/bin/sh\nexec %s %s \"$@\" %s\n", bin, configArgs, strings.Join(s.opts.extraShimArgs, " "))
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	return wrapper
+	return fmt.Sprintf("[runsc_config]\n  network = \"none\"\n[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", mode)
 }
 
 func (s *suite) ctx() context.Context {
