@@ -93,6 +93,7 @@ type Publisher struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	validated sync.Map // "namespace\x00topic" pairs that passed validate
 
 	mu         sync.Mutex // guards the fields below, written by the sender
 	kind       Mode       // transport in use (never ModeAuto)
@@ -105,6 +106,7 @@ type Publisher struct {
 	conn     transport
 	needPing bool
 	backoff  time.Duration
+	failures int // in the current streak
 }
 
 var _ events.Publisher = (*Publisher)(nil)
@@ -159,13 +161,8 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event events.Even
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
-	// containerd rejects these; refusing them here keeps a poison event from
-	// blocking the queue forever.
-	if err := identifiers.Validate(ns); err != nil {
-		return fmt.Errorf("publish %s: invalid namespace: %w", topic, err)
-	}
-	if err := validateTopic(topic); err != nil {
-		return fmt.Errorf("publish: invalid topic %q: %w", topic, err)
+	if err := p.validate(ns, topic); err != nil {
+		return err
 	}
 	if event == nil {
 		return fmt.Errorf("publish %s: nil event", topic)
@@ -179,6 +176,24 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event events.Even
 		log.G(ctx).WithError(err).Error("event not published")
 		return err
 	}
+	return nil
+}
+
+// validate refuses what containerd would reject, so that a poison event
+// cannot block the queue forever. A shim publishes few distinct namespace
+// and topic pairs; the regular-expression checks run once for each.
+func (p *Publisher) validate(ns, topic string) error {
+	key := ns + "\x00" + topic
+	if _, ok := p.validated.Load(key); ok {
+		return nil
+	}
+	if err := identifiers.Validate(ns); err != nil {
+		return fmt.Errorf("publish %s: invalid namespace: %w", topic, err)
+	}
+	if err := validateTopic(topic); err != nil {
+		return fmt.Errorf("publish: invalid topic %q: %w", topic, err)
+	}
+	p.validated.Store(key, struct{}{})
 	return nil
 }
 
@@ -302,7 +317,10 @@ func (p *Publisher) deliver(env *envelope) bool {
 		err := p.conn.forward(ctx, env)
 		cancel()
 		if err == nil {
-			p.backoff = 0
+			if p.failures > 0 {
+				log.L.WithField("transport", p.transport()).WithField("failures", p.failures).Info("event delivery resumed")
+			}
+			p.backoff, p.failures = 0, 0
 			return true
 		}
 		if p.runCtx.Err() != nil {
@@ -409,11 +427,19 @@ func (p *Publisher) disconnect() {
 	}
 }
 
+// fail records a delivery error. The first of a streak is a warning (an
+// outage an operator should see); the retries after it are debug noise.
 func (p *Publisher) fail(err error) {
 	p.mu.Lock()
 	p.lastErr = err
 	p.mu.Unlock()
-	log.L.WithError(err).Debug("event delivery failed; will retry")
+	p.failures++
+	entry := log.L.WithError(err).WithField("transport", p.transport())
+	if p.failures == 1 {
+		entry.Warn("event delivery failed; retrying until containerd takes it")
+	} else {
+		entry.Debug("event delivery failed again; retrying")
+	}
 }
 
 // sleepBackoff waits a capped, jittered exponential delay; false when the
