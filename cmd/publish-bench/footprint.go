@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/ttrpc"
 	"github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
 )
 
 // FootprintReport is the -json output of `publish-bench footprint`.
@@ -237,12 +238,10 @@ func procStatus(pid int) (rss, threads int, err error) {
 func containerFootprint(p *ShimPrint, debug bool) (err error) {
 	cfg := ctrdaemon.Config{Runtime: p.Runtime, RuntimeRootBase: p.Runtime, ShimDebug: debug}
 	if p.Name != "containerd-shim" {
-		wrapper, cleanup, err := shimWithConfig(p.Binary)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		cfg.Shim = wrapper
+		cfg.Shim = p.Binary
+		// containerd passes the shim no -config, and the container has no
+		// network namespace of its own, where runsc refuses its default.
+		cfg.ShimConfig = "[runsc_config]\n  network = \"none\"\n"
 	}
 	d, err := ctrdaemon.New(cfg)
 	if err != nil {
@@ -256,11 +255,10 @@ func containerFootprint(p *ShimPrint, debug bool) (err error) {
 			}
 		}()
 	}
-	rootfs, err := busyboxRootfs()
-	if err != nil {
+	rootfs := filepath.Join(d.Dir, "rootfs")
+	if err := rootfsbuild.Busybox(rootfs); err != nil {
 		return err
 	}
-	defer os.RemoveAll(rootfs)
 	client, err := containerd.New(d.Address)
 	if err != nil {
 		return err
@@ -296,61 +294,12 @@ func containerFootprint(p *ShimPrint, debug bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("shim pid %q: %w", b, err)
 	}
-	// The wrapper execs the shim, so the pid must now run the binary itself.
+	// A wrapper script execs the shim, so the pid must run the binary itself.
 	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != p.Binary {
 		return fmt.Errorf("shim pid %d runs %q, want %s (%v)", pid, exe, p.Binary, err)
 	}
 	p.ContainerRSS, p.ContainerThr, err = procStatus(pid)
 	return err
-}
-
-// shimWithConfig returns a wrapper that execs shim with a -config giving
-// runsc network "none": containerd passes no -config, and the test
-// container has no network namespace of its own, where runsc refuses its
-// default network.
-func shimWithConfig(shim string) (wrapper string, cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "fp-shim-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup = func() { os.RemoveAll(dir) }
-	config := filepath.Join(dir, "runsc.toml")
-	wrapper = filepath.Join(dir, "shim")
-	script := fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", shim, config)
-	if err := os.WriteFile(config, []byte("[runsc_config]\n  network = \"none\"\n"), 0o644); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return wrapper, cleanup, nil
-}
-
-// busyboxRootfs builds a minimal root filesystem from Debian's static
-// busybox (package busybox-static).
-func busyboxRootfs() (string, error) {
-	bin, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		return "", fmt.Errorf("busybox for the container's rootfs (install busybox-static): %w", err)
-	}
-	dir, err := os.MkdirTemp("", "fp-rootfs-")
-	if err != nil {
-		return "", err
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), bin, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Symlink("busybox", filepath.Join(dir, "bin", "sleep")); err != nil {
-		return "", err
-	}
-	return dir, nil
 }
 
 func printFootprint(out io.Writer, rep *FootprintReport) {
