@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,6 +62,36 @@ func (s *suite) shimSocket(name string) string {
 	return strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://")
 }
 
+var goroutineHeader = regexp.MustCompile(`goroutine \d+ \[`)
+
+// goroutines counts a shim's goroutines from the stack dump it logs on
+// SIGUSR1 (containerd copies the shim's log into its own with shim_debug).
+func (s *suite) goroutines(pid int) int {
+	s.t.Helper()
+	marker := fmt.Sprintf("pid=%d", pid)
+	dumps := func() []string {
+		b, _ := os.ReadFile(s.d.LogPath)
+		var out []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "BEGIN goroutine stack dump") && strings.Contains(line, marker) {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	seen := len(dumps())
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		s.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if d := dumps(); len(d) > seen {
+			return len(goroutineHeader.FindAllString(d[len(d)-1], -1))
+		}
+	}
+	s.t.Fatalf("shim %d logged no stack dump on SIGUSR1", pid)
+	return 0
+}
+
 // frame is a raw ttrpc frame: length, stream id, type (1 = request), flags.
 func frame(stream uint32, payload []byte, length uint32) []byte {
 	h := make([]byte, 10)
@@ -79,6 +110,7 @@ func TestBadInputOnShimSocket(t *testing.T) {
 	c, task := s.start(ctx, "target", "sleep 1000")
 	sock := s.shimSocket("target")
 	shimPid := s.shimPids()[0]
+	goroutinesBefore := s.goroutines(shimPid)
 
 	t.Run("garbage", func(t *testing.T) {
 		conn, err := net.Dial("unix", sock)
@@ -117,7 +149,7 @@ func TestBadInputOnShimSocket(t *testing.T) {
 		t.Logf("other uid: %s", strings.TrimSpace(string(out)))
 	})
 	t.Run("unknown ids", func(t *testing.T) {
-		shim := s.shimClient("target")
+		shim := s.shimClient(t, "target")
 		for name, call := range map[string]func() error{
 			"State":         func() error { _, err := shim.State(ctx, &shimapi.StateRequest{ID: "nope"}); return err },
 			"Kill":          func() error { _, err := shim.Kill(ctx, &shimapi.KillRequest{ID: "nope", Signal: 9}); return err },
@@ -135,11 +167,22 @@ func TestBadInputOnShimSocket(t *testing.T) {
 		}
 	})
 
-	// Still alive and serving.
+	// Still alive, serving, and every connection's goroutines gone with it.
 	if !alive(shimPid) {
 		t.Fatal("the shim died")
 	}
-	st, err := s.shimClient("target").State(ctx, &shimapi.StateRequest{ID: s.cid("target")})
+	var goroutinesAfter int
+	for i := 0; i < 20; i++ {
+		if goroutinesAfter = s.goroutines(shimPid); goroutinesAfter <= goroutinesBefore {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if goroutinesAfter > goroutinesBefore || goroutinesBefore == 0 {
+		t.Errorf("the shim has %d goroutines after the bad input, %d before: leaked", goroutinesAfter, goroutinesBefore)
+	}
+	t.Logf("shim goroutines: %d before, %d after", goroutinesBefore, goroutinesAfter)
+	st, err := s.shimClient(t, "target").State(ctx, &shimapi.StateRequest{ID: s.cid("target")})
 	if err != nil || st.Status.String() != "RUNNING" {
 		t.Fatalf("State after bad input: %v %v", st, err)
 	}

@@ -17,14 +17,15 @@ import (
 
 // shimClient talks to a container's shim directly, as containerd does, from
 // the address the v1 runtime keeps in the bundle.
-func (s *suite) shimClient(name string) shimapi.ShimService {
-	s.t.Helper()
+// The connection closes when t ends.
+func (s *suite) shimClient(t testing.TB, name string) shimapi.ShimService {
+	t.Helper()
 	conn, err := net.Dial("unix", s.shimSocket(name))
 	if err != nil {
-		s.t.Fatalf("dial shim of %s: %v", name, err)
+		t.Fatalf("dial shim of %s: %v", name, err)
 	}
 	client := ttrpc.NewClient(conn)
-	s.t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { client.Close() })
 	return shimapi.NewShimClient(client)
 }
 
@@ -58,7 +59,7 @@ func TestDaemonHung(t *testing.T) {
 
 	hostC, host := s.start(ctx, "host", "sleep 1000")
 	exiterC, exiter := s.start(ctx, "exiter", "sleep 3; exit 5")
-	hostShim, exiterShim := s.shimClient("host"), s.shimClient("exiter")
+	hostShim, exiterShim := s.shimClient(t, "host"), s.shimClient(t, "exiter")
 	rssBefore := map[int]int{}
 	for _, pid := range s.shimPids() {
 		rssBefore[pid] = rss(pid)
