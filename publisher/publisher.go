@@ -7,9 +7,10 @@
 // because containerd serves each request in its own goroutine and two in
 // flight may reach subscribers in either order. A failed send is retried at
 // the head of the queue until it is acknowledged: events are never dropped
-// and never reordered. The only duplicate possible is the event in flight
-// when a connection breaks or a request times out: its fate is unknown, so
-// it is sent again.
+// and never reordered. A request the daemon holds is awaited, never
+// re-sent: the daemon would handle the old copy too, late. The only
+// duplicate possible is the event in flight when a connection breaks: its
+// fate is unknown, so it is sent again.
 package publisher
 
 import (
@@ -19,6 +20,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd/events"
@@ -65,7 +67,7 @@ type Config struct {
 	Address        string        // containerd's gRPC socket; ttrpc is Address + ".ttrpc"
 	Mode           Mode          // "" means ModeAuto
 	QueueSize      int           // events waiting for delivery before Publish blocks
-	RequestTimeout time.Duration // bound on one dial, request or ping
+	RequestTimeout time.Duration // bound on a dial; a request held longer is reported (and awaited)
 	MaxBackoff     time.Duration // cap of the exponential reconnect backoff
 	Fallback       Forwarder     // fork path: required by ModeExec, auto's last resort
 }
@@ -76,6 +78,7 @@ type Stats struct {
 	Delivered  uint64 // events acknowledged by the daemon
 	Retries    uint64 // sends or connection attempts repeated after a failure
 	Reconnects uint64 // connections established after the first
+	Stalls     uint64 // requests the daemon held longer than RequestTimeout
 	Transport  string // transport in use: ttrpc, grpc or exec
 	QueueDepth int    // events accepted but not yet acknowledged
 	LastError  string // most recent delivery error, "" if none yet
@@ -99,12 +102,16 @@ type Publisher struct {
 	kind       Mode       // transport in use (never ModeAuto)
 	retries    uint64
 	reconnects uint64
+	stalls     uint64
 	connected  bool // a connection was established at least once
 	lastErr    error
 
+	// inflightSince is when the request in flight was sent (UnixNano), 0
+	// when none is; the watchdog reads it.
+	inflightSince atomic.Int64
+
 	// Owned by the sender goroutine.
 	conn     transport
-	needPing bool
 	backoff  time.Duration
 	failures int // in the current streak
 }
@@ -149,6 +156,7 @@ func New(cfg Config) (*Publisher, error) {
 		kind:    kind,
 	}
 	go p.run()
+	go p.watch()
 	return p, nil
 }
 
@@ -248,6 +256,7 @@ func (p *Publisher) Stats() Stats {
 		Delivered:  delivered,
 		Retries:    p.retries,
 		Reconnects: p.reconnects,
+		Stalls:     p.stalls,
 		Transport:  string(p.kind),
 		QueueDepth: depth,
 	}
@@ -265,6 +274,7 @@ func (p *Publisher) statsEntry() *log.Entry {
 		"delivered":  s.Delivered,
 		"retries":    s.Retries,
 		"reconnects": s.Reconnects,
+		"stalls":     s.Stalls,
 		"queued":     s.QueueDepth,
 		"last_error": s.LastError,
 	})
@@ -302,20 +312,14 @@ func (p *Publisher) deliver(env *envelope) bool {
 			}
 			p.conn = conn
 		}
-		if p.needPing {
-			ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.RequestTimeout)
-			err := p.conn.ping(ctx)
-			cancel()
-			if err != nil {
-				p.fail(fmt.Errorf("%s daemon not answering: %w", p.transport(), err))
-				p.disconnect()
-				continue
-			}
-			p.needPing = false
-		}
-		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.RequestTimeout)
-		err := p.conn.forward(ctx, env)
-		cancel()
+		// No deadline: a request the daemon holds is awaited, never
+		// abandoned and re-sent, as the daemon would handle the old copy
+		// too, late and out of order. Only a broken connection (the daemon
+		// went away) makes the event's fate unknown; the watchdog reports a
+		// daemon that takes longer than RequestTimeout.
+		p.inflightSince.Store(time.Now().UnixNano())
+		err := p.conn.forward(p.runCtx, env)
+		p.inflightSince.Store(0)
 		if err == nil {
 			if p.failures > 0 {
 				log.L.WithField("transport", p.transport()).WithField("failures", p.failures).Info("event delivery resumed")
@@ -331,12 +335,33 @@ func (p *Publisher) deliver(env *envelope) bool {
 			continue
 		}
 		p.fail(fmt.Errorf("%s forward %s: %w", p.transport(), env.topic, err))
-		// The daemon may have received the event: make sure it answers
-		// before sending it again, so a hung daemon does not pile up copies.
-		p.needPing = true
-		if !errors.Is(err, context.DeadlineExceeded) {
-			p.disconnect()
+		p.disconnect()
+	}
+}
+
+// watch reports a request the daemon has held for longer than
+// RequestTimeout: a hung or overloaded containerd.
+func (p *Publisher) watch() {
+	tick := time.NewTicker(p.cfg.RequestTimeout / 4)
+	defer tick.Stop()
+	var reported int64 // start of the request last reported
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
 		}
+		since := p.inflightSince.Load()
+		if since == 0 || since == reported || time.Since(time.Unix(0, since)) < p.cfg.RequestTimeout {
+			continue
+		}
+		reported = since
+		err := fmt.Errorf("containerd has not answered an event for %v; waiting for its answer (re-sending could duplicate and reorder it)", p.cfg.RequestTimeout)
+		p.mu.Lock()
+		p.lastErr = err
+		p.stalls++
+		p.mu.Unlock()
+		log.L.WithError(err).WithField("transport", p.transport()).Warn("containerd is slow to take events")
 	}
 }
 
@@ -408,7 +433,6 @@ func (p *Publisher) downgrade(err error) bool {
 		return false
 	}
 	p.disconnect()
-	p.needPing = false
 	return true
 }
 

@@ -20,9 +20,6 @@ import (
 // transport delivers one envelope per call over an established connection.
 type transport interface {
 	forward(ctx context.Context, env *envelope) error
-	// ping asks the daemon for an answer that has no side effect, to learn
-	// whether it is alive before re-sending an event whose fate is unknown.
-	ping(ctx context.Context) error
 	close() error
 }
 
@@ -30,14 +27,6 @@ type transport interface {
 type Forwarder interface {
 	PublishAny(ctx context.Context, namespace, topic string, event *types.Any) error
 }
-
-const (
-	ttrpcService = "containerd.services.events.ttrpc.v1.Events"
-	grpcService  = "containerd.services.events.v1.Events"
-	// pingMethod does not exist: the daemon answers Unimplemented, which
-	// proves it is reading requests, and nothing is published.
-	pingMethod = "Ping"
-)
 
 func dialUnix(ctx context.Context, path string) (net.Conn, error) {
 	var d net.Dialer
@@ -71,10 +60,6 @@ func (t *ttrpcTransport) forward(ctx context.Context, env *envelope) error {
 		Event:     env.event,
 	}})
 	return err
-}
-
-func (t *ttrpcTransport) ping(ctx context.Context) error {
-	return answeredUnimplemented(t.client.Call(ctx, ttrpcService, pingMethod, &types.Empty{}, &types.Empty{}))
 }
 
 func (t *ttrpcTransport) close() error { return t.client.Close() }
@@ -113,19 +98,7 @@ func (t *grpcTransport) forward(ctx context.Context, env *envelope) error {
 	return err
 }
 
-func (t *grpcTransport) ping(ctx context.Context) error {
-	return answeredUnimplemented(t.conn.Invoke(ctx, "/"+grpcService+"/"+pingMethod, &types.Empty{}, &types.Empty{}))
-}
-
 func (t *grpcTransport) close() error { return t.conn.Close() }
-
-// answeredUnimplemented turns the expected answer to a ping into success.
-func answeredUnimplemented(err error) error {
-	if err == nil || isUnimplemented(err) {
-		return nil
-	}
-	return err
-}
 
 // isUnimplemented reports a daemon that answered but lacks the service or
 // method; both ttrpc and gRPC carry gRPC status codes.
@@ -141,6 +114,4 @@ func (t execTransport) forward(ctx context.Context, env *envelope) error {
 	return t.fallback.PublishAny(ctx, env.namespace, env.topic, env.event)
 }
 
-// ping has nothing to ask: each publish starts a fresh process.
-func (execTransport) ping(context.Context) error { return nil }
-func (execTransport) close() error               { return nil }
+func (execTransport) close() error { return nil }
