@@ -141,9 +141,13 @@ func TestDaemonHung(t *testing.T) {
 	if got.Lost != 0 || got.WrongState != 0 || got.Delivered != 2 {
 		t.Fatalf("after resume: %+v", got)
 	}
-	// The events in flight when the daemon froze were awaited, not re-sent.
+	// The events in flight when the daemon froze were awaited, not re-sent,
+	// and the shims said the daemon was slow.
 	if got.Duplicated != 0 {
 		t.Fatalf("%d duplicates after the freeze", got.Duplicated)
+	}
+	if modeName() != "exec" && s.logLine("containerd is slow to take events") == "" {
+		t.Fatal("no shim reported the stall")
 	}
 	if err := remove(ctx, exiterC, exiter); err != nil {
 		t.Fatal(err)
