@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 )
 
 // A real containerd configured with this binary as its v1 shim and a runc
@@ -108,33 +109,44 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	}
 }
 
-// runscNoNetwork is the shim config the runsc-path tests run with.
-const runscNoNetwork = "[runsc_config]\n  network = \"none\"\n"
+// newRunscTask starts a containerd whose v1 shim is the freshly built
+// binary on the runsc path, and creates (not starts) a task running args in
+// a busybox container id. The container goes when the test ends.
+func newRunscTask(t *testing.T, id string, args ...string) (shim string, d *ctrdaemon.Daemon, ctx context.Context, task containerd.Task) {
+	t.Helper()
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	shim = containerdtest.BuildShim(t)
+	// The config runs the container without a network (the spec has no
+	// network namespace).
+	d = containerdtest.Start(t, containerdtest.Config{
+		Shim:            shim,
+		ShimConfig:      "[runsc_config]\n  network = \"none\"\n",
+		Runtime:         "runsc",
+		RuntimeRootBase: "runsc",
+		ShimDebug:       true,
+	})
+	client := containerdtest.Client(t, d)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), id), 2*time.Minute)
+	t.Cleanup(cancel)
+	container, err := client.NewContainer(ctx, id,
+		containerd.WithRuntime(containerdtest.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(containerdtest.BusyboxRootfs(t)), oci.WithProcessArgs(args...)))
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	t.Cleanup(func() { container.Delete(context.Background()) })
+	task, err = container.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatalf("new task: %v", err)
+	}
+	return shim, d, ctx, task
+}
 
 // On the runsc path containerd starts the shim with its socket on fd 3 and
 // reaches it there; after the task's Delete it kills the shim by the pid
 // ShimInfo gives: no shim is left behind.
 func TestContainerdServesRunscShimOnFD3AndKillsIt(t *testing.T) {
-	containerdtest.RequireBinaries(t, "containerd", "runsc")
-	bin := containerdtest.BuildShim(t)
-	// The config runs the container without a network (the spec has no
-	// network namespace).
-	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, ShimConfig: runscNoNetwork, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
-	client := containerdtest.Client(t, d)
-	rootfs := containerdtest.BusyboxRootfs(t)
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "runscpath"), 2*time.Minute)
-	defer cancel()
-	container, err := client.NewContainer(ctx, "runscpath",
-		containerd.WithRuntime(containerdtest.V1Runtime, nil),
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sh", "-c", "exit 7")))
-	if err != nil {
-		t.Fatalf("new container: %v", err)
-	}
-	defer container.Delete(context.Background())
-	task, err := container.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatalf("new task: %v", err)
-	}
+	bin, d, ctx, task := newRunscTask(t, "runscpath", "/bin/sh", "-c", "exit 7")
 	if pids := processesRunning(bin); len(pids) != 1 {
 		t.Fatalf("%d shims running (%v), want 1", len(pids), pids)
 	}
@@ -192,24 +204,7 @@ func processes(match func(cmdline []byte) bool) []string {
 // container, deletes it and exits; containerd sees the task exit and no
 // runsc process of the container is left.
 func TestSIGTERMStopsRunscContainer(t *testing.T) {
-	containerdtest.RequireBinaries(t, "containerd", "runsc")
-	bin := containerdtest.BuildShim(t)
-	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, ShimConfig: runscNoNetwork, Runtime: "runsc", RuntimeRootBase: "runsc", ShimDebug: true})
-	client := containerdtest.Client(t, d)
-	rootfs := containerdtest.BusyboxRootfs(t)
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "sigterm"), 2*time.Minute)
-	defer cancel()
-	container, err := client.NewContainer(ctx, "sleeper",
-		containerd.WithRuntime(containerdtest.V1Runtime, nil),
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "1000")))
-	if err != nil {
-		t.Fatalf("new container: %v", err)
-	}
-	defer container.Delete(context.Background())
-	task, err := container.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatalf("new task: %v", err)
-	}
+	bin, d, ctx, task := newRunscTask(t, "sleeper", "/bin/sleep", "1000")
 	defer task.Delete(context.Background(), containerd.WithProcessKill)
 	exitCh, err := task.Wait(ctx)
 	if err != nil {
