@@ -30,7 +30,7 @@ func TestChurn(t *testing.T) {
 		want[key] = status
 		mu.Unlock()
 	}
-	errs := make(chan error, lifecycles+hosts*bursts*burstSize)
+	errs := make(chan error, hosts*(bursts*burstSize+4)) // room for every error a host can send
 	start := time.Now()
 	var wg sync.WaitGroup
 
@@ -83,41 +83,17 @@ func TestChurn(t *testing.T) {
 		}(h)
 	}
 
-	ids := make(chan int)
-	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ids {
-				id := fmt.Sprintf("churn-%d", i)
-				status := uint32(i % 100)
-				c, task, err := s.tryStart(ctx, id, fmt.Sprintf("exit %d", status))
-				if err != nil {
-					errs <- err
-					continue
-				}
-				exitCh, err := task.Wait(ctx)
-				if err != nil {
-					errs <- err
-					continue
-				}
-				<-exitCh
-				if err := remove(ctx, c, task); err != nil {
-					errs <- err
-					continue
-				}
-				expect(id+"/"+id, status)
-			}
-		}()
-	}
-	for i := 0; i < lifecycles; i++ {
-		ids <- i
-	}
-	close(ids)
+	churned, churnErrs := s.runLifecycles("churn", lifecycles, parallel, func(i int) uint32 { return uint32(i % 100) })
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	for _, err := range churnErrs {
+		t.Error(err)
+	}
+	for key, status := range churned {
+		want[key] = status
 	}
 	elapsed := time.Since(start)
 	time.Sleep(time.Second)

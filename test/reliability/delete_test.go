@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -17,6 +18,66 @@ func scale(n int) int {
 	return n
 }
 
+// runLifecycles runs n containers named prefix-i exiting with status(i),
+// parallel at a time: start, Wait (which must report the status), Delete.
+// It returns the exits that happened (process key → status) and the errors.
+func (s *suite) runLifecycles(prefix string, n, parallel int, status func(int) uint32) (map[string]uint32, []error) {
+	var (
+		mu   sync.Mutex
+		want = map[string]uint32{}
+		errs []error
+		wg   sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	ids := make(chan int)
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := s.ctx()
+			for i := range ids {
+				id, exit := fmt.Sprintf("%s-%d", prefix, i), status(i)
+				code, err := s.lifecycle(ctx, id, exit)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				if code != exit {
+					fail(fmt.Errorf("%s: Wait says %d, want %d", id, code, exit))
+				}
+				mu.Lock()
+				want[id+"/"+id] = code
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	return want, errs
+}
+
+// lifecycle runs one container that exits with status and deletes it; it
+// returns the status Wait reported.
+func (s *suite) lifecycle(ctx context.Context, id string, status uint32) (uint32, error) {
+	c, task, err := s.tryStart(ctx, id, fmt.Sprintf("exit %d", status))
+	if err != nil {
+		return 0, err
+	}
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	code := (<-exitCh).ExitCode()
+	return code, remove(ctx, c, task)
+}
+
 // Property 2: containerd SIGKILLs the shim as soon as Delete returns. Over
 // many lifecycles no TaskExit is missing and none arrives after its
 // TaskDelete, because Delete of the init flushes the publisher first.
@@ -25,49 +86,9 @@ func TestShimKilledRightAfterDelete(t *testing.T) {
 	rec := s.record()
 	lifecycles := scale(100)
 	const parallel = 3
-	want := map[string]uint32{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, lifecycles)
-	ids := make(chan int)
 	start := time.Now()
-	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ids {
-				id := fmt.Sprintf("del-%d", i)
-				status := uint32(i % 7)
-				ctx := s.ctx()
-				c, task, err := s.tryStart(ctx, id, fmt.Sprintf("exit %d", status))
-				if err != nil {
-					errs <- err
-					continue
-				}
-				exitCh, err := task.Wait(ctx)
-				if err != nil {
-					errs <- err
-					continue
-				}
-				if st := <-exitCh; st.ExitCode() != status {
-					errs <- fmt.Errorf("%s: Wait says %d, want %d", id, st.ExitCode(), status)
-				}
-				if err := remove(ctx, c, task); err != nil {
-					errs <- err
-				}
-				mu.Lock()
-				want[id+"/"+id] = status
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := 0; i < lifecycles; i++ {
-		ids <- i
-	}
-	close(ids)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	want, errs := s.runLifecycles("del", lifecycles, parallel, func(i int) uint32 { return uint32(i % 7) })
+	for _, err := range errs {
 		t.Error(err)
 	}
 	elapsed := time.Since(start)

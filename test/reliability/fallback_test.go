@@ -20,14 +20,7 @@ import (
 // runOne runs a container that exits with status and deletes it.
 func (s *suite) runOne(id string, status uint32) {
 	s.t.Helper()
-	ctx := s.ctx()
-	c, task := s.start(ctx, id, fmt.Sprintf("exit %d", status))
-	exitCh, err := task.Wait(ctx)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	<-exitCh
-	if err := remove(ctx, c, task); err != nil {
+	if _, err := s.lifecycle(s.ctx(), id, status); err != nil {
 		s.t.Fatal(err)
 	}
 }
