@@ -2,8 +2,9 @@
 GO ?= go
 BIN := bin
 SHIM := $(BIN)/gvisor-containerd-shim
-# Debian packages the tests and the demo use as real peers.
-PACKAGES := containerd runc runsc busybox-static
+# Debian packages the tests and the demo use as real peers (one list: add
+# new ones here). containernetworking-plugins: the CNI plugins of CRI pods.
+PACKAGES := containerd runc runsc busybox-static containernetworking-plugins
 TEST_FLAGS ?= -count=1 -timeout 40m
 
 .PHONY: all build setup test bench bench-tool reliability clean
@@ -13,11 +14,12 @@ all: build
 build:
 	$(GO) build -o $(SHIM) ./cmd/gvisor-containerd-shim
 
-# Installs the system packages the tests need when any is missing.
+# Installs the system packages the tests need when any is not installed
+# (scripts/missing-packages: removed but not purged counts as missing).
 setup:
-	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=$$(scripts/missing-packages $(PACKAGES)); \
 	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
+		echo "installing: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(GO) mod download
