@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/runtime/linux/runctypes"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 )
@@ -29,14 +32,54 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd", "containerd-shim", "runc")
 	bin := containerdtest.BuildShim(t)
 	d := containerdtest.Start(t, containerdtest.Config{Shim: bin, Runtime: "runc", RuntimeRootBase: "runc", ShimDebug: true})
+	cmdline := runRuncContainer(t, d, "exechack", nil)
+	if !bytes.Contains(cmdline, []byte("\x00-runtime-root\x00"+d.RuntimeRoot+"\x00")) {
+		t.Fatalf("containerd-shim did not get the original arguments: %q", cmdline)
+	}
+}
+
+// The two setups where handing containerd-shim the shim's argv unchanged
+// killed every runc container ("flag provided but not defined", and
+// containerd only said "ttrpc: closed"): an operator's wrapper script adding
+// -config, and a CRIU path in the container's runtime options, which
+// containerd passes as -criu-path. containerd-shim gets neither flag, and the
+// CRIU path as its own -criu.
+func TestExecHackThroughWrapperWithConfigAndCriuPath(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "containerd-shim", "runc")
+	bin := containerdtest.BuildShim(t)
+	runcShim, err := exec.LookPath("containerd-shim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := writeFile(t, filepath.Join(dir, "x.toml"), fmt.Sprintf("runc_shim = %q\n", runcShim), 0o644)
+	wrapper := writeFile(t, filepath.Join(dir, "shim"), fmt.Sprintf("#!/bin/sh\nexec %s -config %s \"$@\"\n", bin, cfg), 0o755)
+	d := containerdtest.Start(t, containerdtest.Config{Shim: wrapper, Runtime: "runc", RuntimeRootBase: "runc", ShimDebug: true})
+	const criu = "/usr/sbin/criu"
+	cmdline := runRuncContainer(t, d, "exechackwrapper", &runctypes.RuncOptions{CriuPath: criu})
+	if !bytes.Contains(cmdline, []byte("\x00-criu\x00"+criu+"\x00")) {
+		t.Fatalf("containerd-shim did not get the CRIU path as -criu: %q", cmdline)
+	}
+	if bytes.Contains(cmdline, []byte("-config")) || bytes.Contains(cmdline, []byte("-criu-path")) {
+		t.Fatalf("containerd-shim got a flag it does not define: %q", cmdline)
+	}
+}
+
+// runRuncContainer runs a busybox container through d with the v1 runtime
+// and runtime options opts, checks its output and exit code, and returns the
+// command line of its shim process, which must by then be containerd-shim.
+func runRuncContainer(t *testing.T, d *ctrdaemon.Daemon, id string, opts *runctypes.RuncOptions) (shimCmdline []byte) {
+	t.Helper()
 	client := containerdtest.Client(t, d)
 	rootfs := containerdtest.BusyboxRootfs(t)
-
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "exechack"), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), id), 2*time.Minute)
 	defer cancel()
-	const id = "exechack"
+	var runtimeOpts interface{}
+	if opts != nil {
+		runtimeOpts = opts
+	}
 	container, err := client.NewContainer(ctx, id,
-		containerd.WithRuntime(containerdtest.V1Runtime, nil),
+		containerd.WithRuntime(containerdtest.V1Runtime, runtimeOpts),
 		containerd.WithNewSpec(oci.WithRootFSPath(rootfs),
 			// The container waits for a line on stdin so that the test can
 			// look at its shim while it runs.
@@ -65,7 +108,7 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 
 	// The process containerd started as our binary is now containerd-shim,
 	// with the same pid: containerd wrote it to shim.pid in the bundle.
-	bundle := filepath.Join(d.Dir, "state", containerdtest.V1Runtime, "exechack", id)
+	bundle := filepath.Join(d.Dir, "state", containerdtest.V1Runtime, id, id)
 	pidBytes, err := os.ReadFile(filepath.Join(bundle, "shim.pid"))
 	if err != nil {
 		t.Fatalf("shim.pid: %v", err)
@@ -81,10 +124,7 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	if filepath.Base(exe) != "containerd-shim" {
 		t.Fatalf("shim process %d runs %s, want containerd-shim", pid, exe)
 	}
-	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if !bytes.Contains(cmdline, []byte("-runtime-root\x00"+d.RuntimeRoot)) {
-		t.Fatalf("containerd-shim did not get the original arguments: %q", cmdline)
-	}
+	shimCmdline, _ = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 
 	if _, err := io.WriteString(stdinW, "input\n"); err != nil {
 		t.Fatalf("write stdin: %v", err)
@@ -107,6 +147,7 @@ func TestExecHackRunsRuncContainerThroughContainerd(t *testing.T) {
 	if got, want := stdout.String(), "hello from runc\ngot input\n"; got != want {
 		t.Fatalf("stdout %q, want %q", got, want)
 	}
+	return shimCmdline
 }
 
 // newRunscTask starts a containerd whose v1 shim is the freshly built

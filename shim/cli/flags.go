@@ -45,18 +45,7 @@ var ErrHelp = flag.ErrHelp
 // shim's one-line fatal error.
 func ParseFlags(args []string, usage io.Writer) (Flags, error) {
 	var f Flags
-	fs := flag.NewFlagSet("gvisor-containerd-shim", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&f.Debug, "debug", false, "enable debug output in logs")
-	fs.StringVar(&f.Namespace, "namespace", "", "namespace that owns the shim")
-	fs.StringVar(&f.Socket, "socket", "", "abstract socket path to serve (default: the listening socket inherited as fd 3)")
-	fs.StringVar(&f.Address, "address", "", "containerd's gRPC address; events go to it (ttrpc on <address>.ttrpc)")
-	fs.StringVar(&f.WorkDir, "workdir", "", "path used to store large temporary data")
-	fs.StringVar(&f.RuntimeRoot, "runtime-root", DefaultRuntimeRoot, "root directory for the runtime; a base name other than \"runsc\" execs the runc shim")
-	fs.StringVar(&f.ContainerdBinary, "containerd-binary", "containerd", "path to the containerd binary; the fork fallback of the event publisher runs its publish command")
-	fs.StringVar(&f.ConfigPath, "config", config.DefaultPath, "path to the shim configuration file")
-	fs.StringVar(&f.CriuPath, "criu-path", "", "ignored; accepted because containerd may pass it")
-	fs.BoolVar(&f.SystemdCgroup, "systemd-cgroup", false, "ignored; accepted because containerd may pass it (runsc flags go in [runsc_config])")
+	fs := newFlagSet(&f)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(usage)
@@ -70,6 +59,23 @@ func ParseFlags(args []string, usage io.Writer) (Flags, error) {
 		f.Args = fs.Args()
 	}
 	return f, nil
+}
+
+// newFlagSet defines the shim's flags, stored into f.
+func newFlagSet(f *Flags) *flag.FlagSet {
+	fs := flag.NewFlagSet("gvisor-containerd-shim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&f.Debug, "debug", false, "enable debug output in logs")
+	fs.StringVar(&f.Namespace, "namespace", "", "namespace that owns the shim")
+	fs.StringVar(&f.Socket, "socket", "", "abstract socket path to serve (default: the listening socket inherited as fd 3)")
+	fs.StringVar(&f.Address, "address", "", "containerd's gRPC address; events go to it (ttrpc on <address>.ttrpc)")
+	fs.StringVar(&f.WorkDir, "workdir", "", "path used to store large temporary data")
+	fs.StringVar(&f.RuntimeRoot, "runtime-root", DefaultRuntimeRoot, "root directory for the runtime; a base name other than \"runsc\" execs the runc shim")
+	fs.StringVar(&f.ContainerdBinary, "containerd-binary", "containerd", "path to the containerd binary; the fork fallback of the event publisher runs its publish command")
+	fs.StringVar(&f.ConfigPath, "config", config.DefaultPath, "path to the shim configuration file")
+	fs.StringVar(&f.CriuPath, "criu-path", "", "ignored on the runsc path; the runc-exec hack passes it to the runc shim as -criu")
+	fs.BoolVar(&f.SystemdCgroup, "systemd-cgroup", false, "ignored; accepted because containerd may pass it (runsc flags go in [runsc_config])")
+	return fs
 }
 
 // ignored describes what the shim accepted from its command line without
