@@ -30,46 +30,82 @@ import (
 
 // FootprintReport is the -json output of `publish-bench footprint`.
 type FootprintReport struct {
-	Schema  string      `json:"schema"`
-	Started time.Time   `json:"started"`
-	Machine Machine     `json:"machine"`
-	Shims   []ShimPrint `json:"shims"`
+	Schema  string          `json:"schema"`
+	Started time.Time       `json:"started"`
+	Machine Machine         `json:"machine"`
+	Config  FootprintConfig `json:"config"`
+	Shims   []ShimPrint     `json:"shims"`
+	Targets []Target        `json:"targets"`
+}
+
+// FootprintConfig is how the run was made.
+type FootprintConfig struct {
+	Starts          int     `json:"starts"`
+	Containers      int     `json:"containers"` // per shim
+	SettleSeconds   float64 `json:"settle_seconds"`
+	CPUWindowSecond float64 `json:"cpu_window_seconds"`
 }
 
 // ShimPrint is one shim binary's footprint.
 type ShimPrint struct {
-	Name   string `json:"name"` // "gvisor-containerd-shim" or "containerd-shim"
-	Binary string `json:"binary"`
+	Name        string `json:"name"` // "gvisor-containerd-shim" or "containerd-shim"
+	Binary      string `json:"binary"`
+	BinaryBytes int64  `json:"binary_bytes"`
 	// Start to serving: exec until a ShimInfo call on the fd 3 socket is
 	// answered, over Starts runs.
-	Starts         int     `json:"starts"`
-	StartP50MS     float64 `json:"start_to_serving_p50_ms"`
-	StartMinMS     float64 `json:"start_to_serving_min_ms"`
-	StartMaxMS     float64 `json:"start_to_serving_max_ms"`
-	IdleRSSKiB     int     `json:"idle_rss_kib"` // serving, no container, median of the runs
-	IdleThreads    int     `json:"idle_threads"`
-	Runtime        string  `json:"runtime"` // OCI runtime of the container run
-	ContainerRSS   int     `json:"container_rss_kib"`
-	ContainerThr   int     `json:"container_threads"`
-	ContainerError string  `json:"container_error,omitempty"` // why the container figures are missing
+	Starts     int     `json:"starts"`
+	StartP50MS float64 `json:"start_to_serving_p50_ms"`
+	StartP90MS float64 `json:"start_to_serving_p90_ms"`
+	StartMinMS float64 `json:"start_to_serving_min_ms"`
+	StartMaxMS float64 `json:"start_to_serving_max_ms"`
+	// A lone shim serving, no container: the run at the median start.
+	IdleRSSKiB  int `json:"idle_rss_kib"`
+	IdleThreads int `json:"idle_threads"`
+	// With Containers containers running, one shim each: medians over the
+	// shim processes (not the runtime's processes).
+	Runtime    string `json:"runtime"` // OCI runtime of the containers
+	Containers int    `json:"containers"`
+	USSKiB     int    `json:"uss_kib"` // Private_Clean + Private_Dirty
+	PSSKiB     int    `json:"pss_kib"`
+	RSSKiB     int    `json:"rss_kib"`
+	Threads    int    `json:"threads"`
+	// CPU each shim used over the idle window with its container running:
+	// median and most over the shim processes.
+	IdleCPUMSMedian float64 `json:"idle_cpu_ms_median"`
+	IdleCPUMSMax    float64 `json:"idle_cpu_ms_max"`
+	ContainerError  string  `json:"container_error,omitempty"` // why the container figures are missing
+
+	pids []int
+}
+
+// memory is what /proc/<pid>/smaps_rollup and /proc/<pid>/status say of a
+// process, in KiB.
+type memory struct {
+	rss, pss, uss, threads int
 }
 
 // footprint measures our shim next to containerd's containerd-shim: the
-// time from exec to serving, and RSS and threads idle and with one running
-// container (the shim process only, not the runtime's processes).
+// time from exec to serving, then what N containers cost in shim processes:
+// private (USS) and proportional (PSS) memory, RSS, threads and CPU while
+// idle. Both shims alternate so that machine noise hits them alike.
 func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	fs := flag.NewFlagSet("publish-bench footprint", flag.ContinueOnError)
-	shim := fs.String("shim", "", "gvisor-containerd-shim binary to measure (go build -o /tmp/gvisor-containerd-shim ./cmd/gvisor-containerd-shim)")
+	shim := fs.String("shim", "", "gvisor-containerd-shim binary to measure (make build; bin/gvisor-containerd-shim)")
 	refShim := fs.String("containerd-shim", "containerd-shim", "containerd's v1 shim binary to compare with")
 	starts := fs.Int("starts", 20, "start-to-serving runs per binary")
-	withContainer := fs.Bool("container", true, "also run one container per shim (needs runsc, runc and busybox)")
+	containers := fs.Int("containers", 20, "containers to run per shim for the memory figures, one shim each (needs runsc, runc and busybox; 0: none)")
+	settle := fs.Duration("settle", 5*time.Second, "wait after the last container started before reading memory")
+	cpuWindow := fs.Duration("cpu-window", 60*time.Second, "how long to measure the shims' CPU with their containers running and nothing happening (0: not measured)")
 	jsonFile := fs.String("json", "", "write the figures to this JSON file")
-	debug := fs.Bool("debug", false, "run the container's shim with -debug and add the daemon's log to a container error")
+	debug := fs.Bool("debug", false, "run the containers' shims with -debug and add the daemon's log to a container error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if *starts < 1 {
 		return nil, fmt.Errorf("-starts must be at least 1")
+	}
+	if *containers < 0 {
+		return nil, fmt.Errorf("-containers must not be negative")
 	}
 	if *shim == "" {
 		return nil, fmt.Errorf("-shim is required: the gvisor-containerd-shim binary to measure")
@@ -82,13 +118,32 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd-shim not found (install Debian's containerd package or pass -containerd-shim): %w", err)
 	}
-	ours, _ = filepath.Abs(ours)
-	rep := &FootprintReport{Schema: "publish-bench-footprint/1", Started: time.Now().UTC(), Machine: machineInfo()}
+	// /proc/<pid>/exe names the resolved file: compare with that.
+	if ours, err = filepath.EvalSymlinks(ours); err == nil {
+		ours, err = filepath.Abs(ours)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-shim: %w", err)
+	}
+	if ref, err = filepath.EvalSymlinks(ref); err == nil {
+		ref, err = filepath.Abs(ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-containerd-shim: %w", err)
+	}
+	rep := &FootprintReport{Schema: "publish-bench-footprint/2", Started: time.Now().UTC(), Machine: machineInfo(),
+		Config: FootprintConfig{Starts: *starts, Containers: *containers, SettleSeconds: settle.Seconds(), CPUWindowSecond: cpuWindow.Seconds()}}
 	prints := []*ShimPrint{
 		{Name: "gvisor-containerd-shim", Binary: ours, Runtime: "runsc"},
 		{Name: "containerd-shim", Binary: ref, Runtime: "runc"},
 	}
-	// Alternate the two binaries so that machine noise hits both alike.
+	for _, p := range prints {
+		st, err := os.Stat(p.Binary)
+		if err != nil {
+			return nil, err
+		}
+		p.BinaryBytes = st.Size()
+	}
 	samples := make([][]startSample, len(prints))
 	for i := 0; i < *starts; i++ {
 		for j, p := range prints {
@@ -102,18 +157,19 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	for j, p := range prints {
 		p.Starts = len(samples[j])
 		sort.Slice(samples[j], func(a, b int) bool { return samples[j][a].elapsed < samples[j][b].elapsed })
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		p.StartMinMS, p.StartMaxMS = ms(samples[j][0].elapsed), ms(samples[j][len(samples[j])-1].elapsed)
-		p.StartP50MS = ms(percentile(durations(samples[j]), 0.5))
+		sorted := durations(samples[j])
+		p.StartMinMS, p.StartMaxMS = ms(sorted[0]), ms(sorted[len(sorted)-1])
+		p.StartP50MS, p.StartP90MS = ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.9))
 		mid := samples[j][len(samples[j])/2]
-		p.IdleRSSKiB, p.IdleThreads = mid.rss, mid.threads
-		if *withContainer {
-			if err := containerFootprint(p, *debug); err != nil {
-				p.ContainerError = err.Error()
-			}
-		}
+		p.IdleRSSKiB, p.IdleThreads = mid.mem.rss, mid.mem.threads
+	}
+	if *containers > 0 {
+		runContainers(prints, *containers, *settle, *cpuWindow, *debug)
+	}
+	for _, p := range prints {
 		rep.Shims = append(rep.Shims, *p)
 	}
+	rep.Targets = footprintTargets(rep.Shims[0], rep.Shims[1])
 	if *jsonFile != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
@@ -124,9 +180,27 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	return rep, nil
 }
 
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// footprintTargets are the issue's goals: per container, our shim costs no
+// more private and proportional memory than containerd-shim, and starts
+// serving no later. Each value is ours over containerd-shim's.
+func footprintTargets(ours, ref ShimPrint) []Target {
+	var out []Target
+	add := func(name string, value, threshold float64) {
+		out = append(out, Target{Name: name, Value: value, Op: "<=", Threshold: threshold, Met: value <= threshold})
+	}
+	if ours.ContainerError == "" && ref.ContainerError == "" && ours.Containers > 0 && ref.Containers > 0 {
+		add("uss_vs_containerd_shim_x", div(float64(ours.USSKiB), float64(ref.USSKiB)), 1)
+		add("pss_vs_containerd_shim_x", div(float64(ours.PSSKiB), float64(ref.PSSKiB)), 1)
+	}
+	add("start_to_serving_p50_vs_containerd_shim_x", div(ours.StartP50MS, ref.StartP50MS), 1)
+	return out
+}
+
 type startSample struct {
-	elapsed      time.Duration
-	rss, threads int
+	elapsed time.Duration
+	mem     memory
 }
 
 func durations(s []startSample) []time.Duration {
@@ -203,89 +277,199 @@ func startToServing(bin, runtime string) (startSample, error) {
 		return startSample{}, fmt.Errorf("ShimInfo says pid %d, started %d", info.ShimPid, cmd.Process.Pid)
 	}
 	time.Sleep(200 * time.Millisecond) // let start-up goroutines settle
-	rss, threads, err := procStatus(cmd.Process.Pid)
+	mem, err := readMemory(cmd.Process.Pid)
 	if err != nil {
 		return startSample{}, err
 	}
-	return startSample{elapsed: elapsed, rss: rss, threads: threads}, nil
+	return startSample{elapsed: elapsed, mem: mem}, nil
 }
 
-// procStatus reads VmRSS (KiB) and Threads from /proc/<pid>/status.
-func procStatus(pid int) (rss, threads int, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// readMemory reads a process's memory from /proc/<pid>/smaps_rollup: RSS
+// counts every page mapped, shared ones (the binary's text, libc) in full
+// in each process; PSS divides each page by the processes sharing it; USS
+// (Private_Clean + Private_Dirty) is what the process alone holds, what
+// killing it would free. Threads come from /proc/<pid>/status.
+func readMemory(pid int) (memory, error) {
+	var m memory
+	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return m, err
+	}
+	for _, line := range strings.Split(string(rollup)+string(status), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		f := strings.Fields(v)
 		if len(f) == 0 {
 			continue
 		}
+		n, _ := strconv.Atoi(f[0])
 		switch k {
-		case "VmRSS":
-			rss, _ = strconv.Atoi(f[0])
+		case "Rss":
+			m.rss = n
+		case "Pss":
+			m.pss = n
+		case "Private_Clean", "Private_Dirty":
+			m.uss += n
 		case "Threads":
-			threads, _ = strconv.Atoi(f[0])
+			m.threads = n
 		}
 	}
-	return rss, threads, nil
+	if m.rss == 0 {
+		return m, fmt.Errorf("pid %d: no Rss in /proc/%d/smaps_rollup", pid, pid)
+	}
+	return m, nil
 }
 
-// containerFootprint runs one `sleep` container through a throwaway
-// containerd whose v1 runtime uses p's shim and runtime, and reads the
-// shim's RSS and threads while it runs.
-func containerFootprint(p *ShimPrint, debug bool) (err error) {
-	cfg := ctrdaemon.Config{Runtime: p.Runtime, RuntimeRootBase: p.Runtime, ShimDebug: debug}
+// shimDaemon is one throwaway containerd whose v1 runtime uses one shim.
+type shimDaemon struct {
+	print  *ShimPrint
+	daemon *ctrdaemon.Daemon
+	client *containerd.Client
+	rootfs string
+	debug  bool
+	tasks  []containerd.Task
+}
+
+const footprintNamespace = "footprint"
+
+// runContainers starts n `sleep` containers per shim, each through its own
+// shim process, alternating between the shims, then reads every shim
+// process's memory and its CPU over cpuWindow. A shim whose containers fail
+// gets a ContainerError; the other is still measured.
+func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, debug bool) {
+	var daemons []*shimDaemon
+	for _, p := range prints {
+		d, err := startShimDaemon(p, debug)
+		if err != nil {
+			p.ContainerError = err.Error()
+			continue
+		}
+		defer d.close()
+		daemons = append(daemons, d)
+	}
+	for i := 0; i < n; i++ {
+		for _, d := range daemons {
+			if d.print.ContainerError != "" {
+				continue
+			}
+			if err := d.startContainer(fmt.Sprintf("fp-%d-%d", os.Getpid(), i)); err != nil {
+				d.print.ContainerError = d.describe(err)
+			}
+		}
+	}
+	time.Sleep(settle)
+	for _, d := range daemons {
+		if d.print.ContainerError != "" {
+			continue
+		}
+		var mems []memory
+		for _, pid := range d.print.pids {
+			m, err := readMemory(pid)
+			if err != nil {
+				d.print.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
+				break
+			}
+			mems = append(mems, m)
+		}
+		if d.print.ContainerError == "" {
+			d.print.Containers = len(mems)
+			d.print.USSKiB = medianOf(mems, func(m memory) int { return m.uss })
+			d.print.PSSKiB = medianOf(mems, func(m memory) int { return m.pss })
+			d.print.RSSKiB = medianOf(mems, func(m memory) int { return m.rss })
+			d.print.Threads = medianOf(mems, func(m memory) int { return m.threads })
+		}
+	}
+	if cpuWindow > 0 {
+		idleCPU(daemons, cpuWindow)
+	}
+}
+
+// idleCPU reads every shim's CPU time before and after window, over which
+// nothing is asked of the shims or their containers.
+func idleCPU(daemons []*shimDaemon, window time.Duration) {
+	before := map[int]time.Duration{}
+	for _, d := range daemons {
+		for _, pid := range d.print.pids {
+			before[pid], _ = processCPU(pid)
+		}
+	}
+	time.Sleep(window)
+	for _, d := range daemons {
+		if d.print.ContainerError != "" {
+			continue
+		}
+		var used []time.Duration
+		for _, pid := range d.print.pids {
+			after, err := processCPU(pid)
+			if err != nil || after < before[pid] {
+				d.print.ContainerError = fmt.Sprintf("shim pid %d: CPU not readable over the window: %v", pid, err)
+				break
+			}
+			used = append(used, after-before[pid])
+		}
+		if len(used) > 0 && d.print.ContainerError == "" {
+			sort.Slice(used, func(a, b int) bool { return used[a] < used[b] })
+			d.print.IdleCPUMSMedian, d.print.IdleCPUMSMax = ms(percentile(used, 0.5)), ms(used[len(used)-1])
+		}
+	}
+}
+
+func medianOf(mems []memory, field func(memory) int) int {
+	v := make([]int, len(mems))
+	for i, m := range mems {
+		v[i] = field(m)
+	}
+	sort.Ints(v)
+	return v[(len(v)-1)/2]
+}
+
+func startShimDaemon(p *ShimPrint, debug bool) (*shimDaemon, error) {
+	cfg := ctrdaemon.Config{Shim: p.Binary, Runtime: p.Runtime, RuntimeRootBase: p.Runtime, ShimDebug: debug}
 	if p.Name != "containerd-shim" {
-		cfg.Shim = p.Binary
-		// containerd passes the shim no -config, and the container has no
-		// network namespace of its own, where runsc refuses its default.
+		// containerd passes the shim no -config, and the containers have no
+		// network namespace of their own, where runsc refuses its default.
 		cfg.ShimConfig = "[runsc_config]\n  network = \"none\"\n"
 	}
 	d, err := ctrdaemon.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer d.Close()
-	if debug {
-		defer func() {
-			if err != nil {
-				err = fmt.Errorf("%w; containerd log:\n%s", err, d.LogTail(8<<10))
-			}
-		}()
+	sd := &shimDaemon{print: p, daemon: d, rootfs: filepath.Join(d.Dir, "rootfs"), debug: debug}
+	if err := rootfsbuild.Busybox(sd.rootfs); err != nil {
+		d.Close()
+		return nil, err
 	}
-	rootfs := filepath.Join(d.Dir, "rootfs")
-	if err := rootfsbuild.Busybox(rootfs); err != nil {
-		return err
+	if sd.client, err = containerd.New(d.Address); err != nil {
+		d.Close()
+		return nil, err
 	}
-	client, err := containerd.New(d.Address)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	const ns, id = "footprint", "footprint"
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), time.Minute)
+	return sd, nil
+}
+
+// startContainer runs one `sleep` container and records its shim's pid.
+func (d *shimDaemon) startContainer(id string) error {
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), footprintNamespace), time.Minute)
 	defer cancel()
-	container, err := client.NewContainer(ctx, id, containerd.WithRuntime(ctrdaemon.V1Runtime, nil),
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "3600")))
+	container, err := d.client.NewContainer(ctx, id, containerd.WithRuntime(ctrdaemon.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(d.rootfs), oci.WithProcessArgs("/bin/sleep", "3600")))
 	if err != nil {
 		return fmt.Errorf("new container: %w", err)
 	}
-	defer container.Delete(context.Background())
 	task, err := container.NewTask(ctx, cio.NullIO)
 	if err != nil {
 		return fmt.Errorf("new task: %w", err)
 	}
-	defer task.Delete(context.Background(), containerd.WithProcessKill)
+	d.tasks = append(d.tasks, task)
 	if err := task.Start(ctx); err != nil {
 		return fmt.Errorf("start task: %w", err)
 	}
-	time.Sleep(time.Second) // let the shim settle with its container running
 	if st, err := task.Status(ctx); err != nil || st.Status != containerd.Running {
 		return fmt.Errorf("task not running after start: %v %v", st.Status, err)
 	}
-	pidFile := filepath.Join(d.Dir, "state", ctrdaemon.V1Runtime, ns, id, "shim.pid")
+	pidFile := filepath.Join(d.daemon.Dir, "state", ctrdaemon.V1Runtime, footprintNamespace, id, "shim.pid")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		return fmt.Errorf("shim pid: %w", err)
@@ -295,28 +479,64 @@ func containerFootprint(p *ShimPrint, debug bool) (err error) {
 		return fmt.Errorf("shim pid %q: %w", b, err)
 	}
 	// A wrapper script execs the shim, so the pid must run the binary itself.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != p.Binary {
-		return fmt.Errorf("shim pid %d runs %q, want %s (%v)", pid, exe, p.Binary, err)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != d.print.Binary {
+		return fmt.Errorf("shim pid %d runs %q, want %s (%v)", pid, exe, d.print.Binary, err)
 	}
-	p.ContainerRSS, p.ContainerThr, err = procStatus(pid)
-	return err
+	d.print.pids = append(d.print.pids, pid)
+	return nil
+}
+
+// describe is a container error, with the daemon's log under -debug.
+func (d *shimDaemon) describe(err error) string {
+	if d.debug {
+		return fmt.Sprintf("%v; containerd log:\n%s", err, d.daemon.LogTail(8<<10))
+	}
+	return err.Error()
+}
+
+// close deletes the containers (so that their shims exit as containerd
+// would have them) and stops the daemon.
+func (d *shimDaemon) close() {
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), footprintNamespace), 2*time.Minute)
+	defer cancel()
+	for _, t := range d.tasks {
+		t.Delete(ctx, containerd.WithProcessKill)
+	}
+	d.client.Close()
+	d.daemon.Close()
 }
 
 func printFootprint(out io.Writer, rep *FootprintReport) {
+	c := rep.Config
+	fmt.Fprintf(out, "start to serving: %d starts per shim, alternating; memory: %d containers per shim (one shim each), medians per shim process; idle CPU: over %gs\n",
+		c.Starts, c.Containers, c.CPUWindowSecond)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "shim\tstart→serving p50 ms\tmin ms\tmax ms\tidle RSS KiB\tidle threads\tcontainer\tRSS KiB\tthreads\t")
+	fmt.Fprintln(tw, "shim\tbinary MB\tstart p50 ms\tp90 ms\tidle RSS KiB\tidle threads\truntime\tcontainers\tUSS KiB\tPSS KiB\tRSS KiB\tthreads\tidle CPU ms med\tmax\t")
 	for _, s := range rep.Shims {
-		rss, thr := "-", "-"
-		if s.ContainerError == "" && s.ContainerRSS > 0 {
-			rss, thr = strconv.Itoa(s.ContainerRSS), strconv.Itoa(s.ContainerThr)
+		figs := []string{"-", "-", "-", "-", "-", "-"}
+		if s.ContainerError == "" && s.Containers > 0 {
+			figs = []string{strconv.Itoa(s.USSKiB), strconv.Itoa(s.PSSKiB), strconv.Itoa(s.RSSKiB), strconv.Itoa(s.Threads), "-", "-"}
+			if c.CPUWindowSecond > 0 {
+				figs[4], figs[5] = fmt.Sprintf("%.1f", s.IdleCPUMSMedian), fmt.Sprintf("%.1f", s.IdleCPUMSMax)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%d\t%d\t%s\t%s\t%s\t\n", s.Name, s.StartP50MS, s.StartMinMS, s.StartMaxMS,
-			s.IdleRSSKiB, s.IdleThreads, s.Runtime, rss, thr)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%d\t%d\t%s\t%d\t%s\t\n", s.Name, float64(s.BinaryBytes)/1e6, s.StartP50MS, s.StartP90MS,
+			s.IdleRSSKiB, s.IdleThreads, s.Runtime, s.Containers, strings.Join(figs, "\t"))
 	}
 	tw.Flush()
 	for _, s := range rep.Shims {
 		if s.ContainerError != "" {
 			fmt.Fprintf(out, "%s: no container figures: %s\n", s.Name, s.ContainerError)
+		}
+	}
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(out, "\ntargets (ours over containerd-shim's)")
+		for _, t := range rep.Targets {
+			mark := "met"
+			if !t.Met {
+				mark = "MISSED"
+			}
+			fmt.Fprintf(out, "  %-42s %6.2f %s %-4g %s\n", t.Name, t.Value, t.Op, t.Threshold, mark)
 		}
 	}
 }

@@ -217,19 +217,25 @@ func TestBadOptions(t *testing.T) {
 // TestFootprintMeasuresBothShims starts our shim and containerd-shim as
 // containerd would and checks that every start was timed to a ShimInfo
 // answer and the idle process was measured.
-func TestFootprintMeasuresBothShims(t *testing.T) {
-	containerdtest.RequireBinaries(t, "containerd-shim")
-	// containerdtest.BuildShim builds from the current module, which here
-	// is this nested one: build from the repository root instead.
+// buildShim builds the shim as `make build` does. containerdtest.BuildShim
+// builds from the current module, which here is this nested one.
+func buildShim(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gvisor-containerd-shim")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gvisor-containerd-shim")
+	build := exec.Command("make", "build", "SHIM="+bin)
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the shim: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestFootprintMeasuresBothShims(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd-shim")
+	bin := buildShim(t)
 	jsonFile := filepath.Join(t.TempDir(), "footprint.json")
 	var stdout bytes.Buffer
-	if _, err := footprint([]string{"-shim", bin, "-starts", "3", "-container=false", "-json", jsonFile}, &stdout); err != nil {
+	if _, err := footprint([]string{"-shim", bin, "-starts", "3", "-containers", "0", "-json", jsonFile}, &stdout); err != nil {
 		t.Fatalf("footprint: %v", err)
 	}
 	b, err := os.ReadFile(jsonFile)
@@ -266,5 +272,39 @@ func TestFootprintMeasuresBothShims(t *testing.T) {
 func TestFootprintNeedsTheShim(t *testing.T) {
 	if _, err := footprint(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-shim is required") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// With containers running, each shim's memory comes from its own
+// smaps_rollup: private and proportional memory both below RSS (shared text
+// counts in full only there), one shim process per container, and the
+// targets compare ours with containerd-shim.
+func TestFootprintWithContainers(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "containerd-shim", "runsc", "runc")
+	bin := buildShim(t)
+	rep, err := footprint([]string{"-shim", bin, "-starts", "1", "-containers", "2", "-settle", "1s", "-cpu-window", "2s"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("footprint: %v", err)
+	}
+	for _, s := range rep.Shims {
+		if s.ContainerError != "" {
+			t.Fatalf("%s: %s", s.Name, s.ContainerError)
+		}
+		if s.Containers != 2 || s.USSKiB <= 0 || s.USSKiB >= s.RSSKiB || s.PSSKiB <= 0 || s.PSSKiB >= s.RSSKiB || s.Threads <= 0 {
+			t.Errorf("%s: %+v: want 2 shims with 0 < USS, PSS < RSS and threads", s.Name, s)
+		}
+		if s.IdleCPUMSMedian < 0 || s.IdleCPUMSMax < s.IdleCPUMSMedian || s.IdleCPUMSMax > 2000 {
+			t.Errorf("%s: idle CPU median %v ms, max %v ms over a 2 s window", s.Name, s.IdleCPUMSMedian, s.IdleCPUMSMax)
+		}
+		if s.BinaryBytes <= 0 {
+			t.Errorf("%s: binary size %d", s.Name, s.BinaryBytes)
+		}
+	}
+	var names []string
+	for _, tg := range rep.Targets {
+		names = append(names, tg.Name)
+	}
+	if want := "uss_vs_containerd_shim_x pss_vs_containerd_shim_x start_to_serving_p50_vs_containerd_shim_x"; strings.Join(names, " ") != want {
+		t.Errorf("targets %q, want %q", names, want)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -108,5 +110,37 @@ func TestTargetsMetAgainstFloor(t *testing.T) {
 	targets := checkTargets([]Result{results[0], results[1], results[4]})
 	if len(targets) != 1 || targets[0].Name != "ttrpc_cpu_per_event_lower_than_fork_x" {
 		t.Fatalf("targets without a floor: %+v, want only the CPU ratio to fork", targets)
+	}
+}
+
+func TestFootprintTargets(t *testing.T) {
+	ours := ShimPrint{Containers: 20, USSKiB: 1100, PSSKiB: 2100, StartP50MS: 4}
+	ref := ShimPrint{Containers: 20, USSKiB: 1200, PSSKiB: 2000, StartP50MS: 5}
+	want := []Target{
+		{Name: "uss_vs_containerd_shim_x", Value: 1100.0 / 1200, Op: "<=", Threshold: 1, Met: true},
+		{Name: "pss_vs_containerd_shim_x", Value: 2100.0 / 2000, Op: "<=", Threshold: 1, Met: false},
+		{Name: "start_to_serving_p50_vs_containerd_shim_x", Value: 0.8, Op: "<=", Threshold: 1, Met: true},
+	}
+	if got := footprintTargets(ours, ref); !reflect.DeepEqual(got, want) {
+		t.Errorf("targets\n got %+v\nwant %+v", got, want)
+	}
+	// Without container figures there is nothing to say about memory.
+	ours.ContainerError = "runsc: not found"
+	if got := footprintTargets(ours, ref); len(got) != 1 || got[0].Name != "start_to_serving_p50_vs_containerd_shim_x" {
+		t.Errorf("targets without containers: %+v", got)
+	}
+}
+
+// USS and PSS of a process are parts of its RSS.
+func TestReadMemory(t *testing.T) {
+	m, err := readMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.uss <= 0 || m.uss > m.rss || m.pss <= 0 || m.pss > m.rss || m.threads <= 0 {
+		t.Errorf("readMemory(self) = %+v", m)
+	}
+	if _, err := readMemory(-1); err == nil {
+		t.Error("readMemory(-1): no error")
 	}
 }
