@@ -49,14 +49,22 @@ type Exec struct {
 
 var _ Process = (*Exec)(nil)
 
-// NewExec prepares an exec in the created state; Start runs it. ioUID and
-// ioGID own the stdio pipes.
-func NewExec(parent *Init, cfg ExecConfig, ioUID, ioGID int) (*Exec, error) {
+// NewExec prepares an exec in the created state and its stdio (as
+// containerd-shim, a binary:// logging driver of an exec gets the exec id
+// as CONTAINER_ID); Start runs it. ioUID and ioGID own the stdio pipes.
+func NewExec(ctx context.Context, parent *Init, cfg ExecConfig, ioUID, ioGID int) (*Exec, error) {
 	if cfg.Spec.Terminal != cfg.Stdio.Terminal {
 		return nil, fmt.Errorf("exec %s: process terminal %v but stdio terminal %v: %w",
 			cfg.ID, cfg.Spec.Terminal, cfg.Stdio.Terminal, errdefs.ErrInvalidArgument)
 	}
-	pio, err := newProcessIO(cfg.Stdio, ioUID, ioGID)
+	pio, err := newProcessIO(ctx, ioConfig{
+		ID:        cfg.ID,
+		Namespace: parent.namespace,
+		Stdio:     cfg.Stdio,
+		UID:       ioUID,
+		GID:       ioGID,
+		Monitor:   parent.runtime.ProcessMonitor(),
+	})
 	if err != nil {
 		return nil, err
 	}

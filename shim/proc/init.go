@@ -24,8 +24,11 @@ import (
 
 // InitConfig describes the container Create makes.
 type InitConfig struct {
-	ID     string
-	Bundle string
+	ID string
+	// Namespace is the container's containerd namespace (a logging
+	// driver's CONTAINER_NAMESPACE).
+	Namespace string
+	Bundle    string
 	// Mounts make up the rootfs, mounted at <Bundle>/rootfs; none when the
 	// spec points at a rootfs of its own.
 	Mounts       []mount.Mount
@@ -54,13 +57,13 @@ type Init struct {
 	mu    sync.Mutex
 	state initState
 
-	id, bundle string
-	rootfs     string // mounted by Create; "" when nothing was mounted
-	runtime    *runsc.Runsc
-	io         *processIO
-	checkpoint string
-	pid        int
-	exit       exitState
+	id, namespace, bundle string
+	rootfs                string // mounted by Create; "" when nothing was mounted
+	runtime               *runsc.Runsc
+	io                    *processIO
+	checkpoint            string
+	pid                   int
+	exit                  exitState
 }
 
 var _ Process = (*Init)(nil)
@@ -71,6 +74,7 @@ var _ Process = (*Init)(nil)
 func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	p := &Init{
 		id:         cfg.ID,
+		namespace:  cfg.Namespace,
 		bundle:     cfg.Bundle,
 		runtime:    cfg.Runtime,
 		checkpoint: cfg.Checkpoint,
@@ -95,7 +99,14 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 			p.cleanup(ctx)
 		}
 	}()
-	pio, err := newProcessIO(cfg.Stdio, cfg.IoUID, cfg.IoGID)
+	pio, err := newProcessIO(ctx, ioConfig{
+		ID:        cfg.ID,
+		Namespace: cfg.Namespace,
+		Stdio:     cfg.Stdio,
+		UID:       cfg.IoUID,
+		GID:       cfg.IoGID,
+		Monitor:   cfg.Runtime.ProcessMonitor(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,11 +24,42 @@ import (
 // drainTimeout bounds how long closing waits for output still in flight.
 const drainTimeout = 2 * time.Second
 
-// processIO connects a process's stdio to containerd's fifos: through pipes
-// (runc.IO) without a terminal, through the console's master with one.
+// ioConfig is what a process's stdio is made from.
+type ioConfig struct {
+	// ID is the process's id (the container's for the init, the exec id
+	// for an exec); a logging driver gets it as CONTAINER_ID.
+	ID string
+	// Namespace is the containerd namespace, a logging driver's
+	// CONTAINER_NAMESPACE.
+	Namespace string
+	Stdio     stdio.Stdio
+	// UID and GID own the pipes handed to runsc.
+	UID, GID int
+	// Monitor starts and reaps a logging driver (the shim reaps all of
+	// its children).
+	Monitor runc.ProcessMonitor
+}
+
+// processIO connects a process's stdio to where containerd asked for it,
+// as containerd-shim does (its pkg/process/io.go):
+//   - fifo paths (what containerd's clients and CRI use): output is copied
+//     from pipes (runc.IO) or the terminal's master to the fifos;
+//   - file:///abs/path: stdout and stderr are appended to the file;
+//   - binary:///abs/path?key=value: a logging driver reads the process's
+//     stdout and stderr directly (see logDriver).
+//
+// The outputs are opened before runsc runs, so a bad destination fails
+// before any sandbox exists. Create it with newProcessIO, hand IO() to
+// runsc, then call copyPipes (or copyConsole with a terminal); close once
+// the process is gone.
 type processIO struct {
 	stdio stdio.Stdio
-	rio   runc.IO // nil with a terminal or without stdio
+	rio   runc.IO // handed to runsc; nil with a terminal or without stdio
+
+	// stdout and stderr are where the output copies write; nil when there
+	// is no such stream or a logging driver reads the process directly.
+	stdout, stderr io.WriteCloser
+	driver         *logDriver
 
 	mu      sync.Mutex
 	stdin   io.Closer // what CloseStdin closes
@@ -33,23 +67,68 @@ type processIO struct {
 	copies  sync.WaitGroup // output copies still running
 }
 
-func newProcessIO(stdio stdio.Stdio, ioUID, ioGID int) (*processIO, error) {
-	p := &processIO{stdio: stdio}
-	if stdio.Terminal || stdio.IsNull() {
+type stdioKind int
+
+const (
+	fifoStdio stdioKind = iota
+	fileStdio
+	binaryStdio
+)
+
+func newProcessIO(ctx context.Context, cfg ioConfig) (_ *processIO, retErr error) {
+	sio := cfg.Stdio
+	p := &processIO{stdio: sio}
+	if sio.IsNull() {
 		return p, nil
 	}
-	for _, path := range []string{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
-		if path == "" {
-			continue
-		}
-		if u, err := url.Parse(path); err != nil || (u.Scheme != "" && u.Scheme != "fifo") {
-			return nil, fmt.Errorf("unsupported stdio %q: only fifos are supported", path)
-		}
+	kind, uri, err := parseStdio(sio)
+	if err != nil {
+		return nil, err
 	}
-	rio, err := runc.NewPipeIO(ioUID, ioGID, func(o *runc.IOOption) {
-		o.OpenStdin = stdio.Stdin != ""
-		o.OpenStdout = stdio.Stdout != ""
-		o.OpenStderr = stdio.Stderr != ""
+	defer func() {
+		if retErr != nil {
+			p.close()
+		}
+	}()
+	switch kind {
+	case fifoStdio:
+		if p.stdout, err = openOutput(ctx, sio.Stdout); err != nil {
+			return nil, err
+		}
+		if !sio.Terminal {
+			if p.stderr, err = openOutput(ctx, sio.Stderr); err != nil {
+				return nil, err
+			}
+		}
+	case fileStdio:
+		f, err := openLogFile(uri.Path)
+		if err != nil {
+			return nil, err
+		}
+		p.stdout = f
+		if !sio.Terminal {
+			p.stderr = f.share()
+		}
+	case binaryStdio:
+		if p.driver, err = startLogDriver(ctx, uri, cfg.ID, cfg.Namespace, cfg.Monitor); err != nil {
+			return nil, err
+		}
+		if sio.Terminal {
+			// The terminal's master is copied to the driver's stdout.
+			p.stdout = p.driver.takeStdout()
+			return p, nil
+		}
+		// runsc's children write to the driver's pipes directly.
+		p.rio = p.driver
+		return p, nil
+	}
+	if sio.Terminal {
+		return p, nil
+	}
+	rio, err := runc.NewPipeIO(cfg.UID, cfg.GID, func(o *runc.IOOption) {
+		o.OpenStdin = sio.Stdin != ""
+		o.OpenStdout = p.stdout != nil
+		o.OpenStderr = p.stderr != nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating stdio pipes: %w", err)
@@ -58,27 +137,162 @@ func newProcessIO(stdio stdio.Stdio, ioUID, ioGID int) (*processIO, error) {
 	return p, nil
 }
 
+// parseStdio tells which kind of stdio containerd asked for. As in
+// containerd-shim, stdout's form decides; file:// and binary:// carry one
+// destination for both output streams and take no stdin.
+func parseStdio(sio stdio.Stdio) (stdioKind, *url.URL, error) {
+	first := sio.Stdout
+	if first == "" {
+		first = sio.Stderr
+	}
+	if first == "" {
+		return fifoStdio, nil, checkFifoPath(sio.Stdin)
+	}
+	u, err := url.Parse(first)
+	if err != nil {
+		return 0, nil, fmt.Errorf("stdio %q: %v: %w", first, err, errdefs.ErrInvalidArgument)
+	}
+	var kind stdioKind
+	switch u.Scheme {
+	case "":
+		for _, path := range []string{sio.Stdin, sio.Stdout, sio.Stderr} {
+			if err := checkFifoPath(path); err != nil {
+				return 0, nil, err
+			}
+		}
+		return fifoStdio, nil, nil
+	case "file":
+		kind = fileStdio
+	case "binary":
+		kind = binaryStdio
+	default:
+		return 0, nil, fmt.Errorf("stdio %q: unknown scheme %q (want a fifo path, file:///path or binary:///path): %w", first, u.Scheme, errdefs.ErrInvalidArgument)
+	}
+	if u.Host != "" || u.Opaque != "" || !filepath.IsAbs(u.Path) {
+		return 0, nil, fmt.Errorf("stdio %q: the path must be absolute, as in %s:///abs/path: %w", first, u.Scheme, errdefs.ErrInvalidArgument)
+	}
+	if (sio.Stdout != "" && sio.Stdout != first) || (sio.Stderr != "" && sio.Stderr != first) {
+		return 0, nil, fmt.Errorf("stdio: stdout %q and stderr %q differ; a %s:// URI is one destination for both: %w", sio.Stdout, sio.Stderr, u.Scheme, errdefs.ErrInvalidArgument)
+	}
+	if sio.Stdin != "" {
+		return 0, nil, fmt.Errorf("stdio: stdin %q cannot be used with %s:// output: %w", sio.Stdin, u.Scheme, errdefs.ErrInvalidArgument)
+	}
+	return kind, u, nil
+}
+
+func checkFifoPath(path string) error {
+	if path != "" && !filepath.IsAbs(path) {
+		return fmt.Errorf("stdio %q: want an absolute fifo path, file:///path or binary:///path: %w", path, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// openOutput opens the output fifo at path for writing, or appends to it
+// when it is a regular file (as containerd-shim does).
+func openOutput(ctx context.Context, path string) (io.WriteCloser, error) {
+	if path == "" {
+		return nil, nil
+	}
+	isFifo, err := fifo.IsFifo(path)
+	if err != nil {
+		return nil, fmt.Errorf("stdio %s: %v: %w", path, err, errdefs.ErrFailedPrecondition)
+	}
+	if !isFifo {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("stdio: %v: %w", err, errdefs.ErrFailedPrecondition)
+		}
+		return f, nil
+	}
+	// The shim holds a read end for as long as it writes. Without one, the
+	// reader going away (containerd restarting, a client detaching) makes
+	// the next write fail with EPIPE and ends the copy for good. With it,
+	// output waits in the fifo until a reader opens it again; once the
+	// fifo is full, the copy blocks (and then the process), and resumes
+	// when a reader drains it. The held end is never read, so nothing is
+	// taken from the real reader. Opened first, it also lets the write end
+	// open before the client's reader does.
+	r, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	w, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &heldFifo{WriteCloser: w, reader: r}, nil
+}
+
+// heldFifo is an output fifo's write end with the read end the shim holds.
+type heldFifo struct {
+	io.WriteCloser
+	reader io.Closer
+	once   sync.Once
+}
+
+func (f *heldFifo) Close() error {
+	var err error
+	f.once.Do(func() { err = errors.Join(f.WriteCloser.Close(), f.reader.Close()) })
+	return err
+}
+
+// openLogFile opens a file:// destination for appending, creating it and
+// its directory as containerd-shim does.
+func openLogFile(path string) (*sharedFile, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("log file %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("log file %s: %w", path, err)
+	}
+	return &sharedFile{file: &refCountedFile{f: f, refs: 1}}, nil
+}
+
+// sharedFile is one holder's handle on the log file stdout and stderr both
+// append to; the last holder to close closes the file.
+type sharedFile struct {
+	file *refCountedFile
+	once sync.Once
+}
+
+type refCountedFile struct {
+	f    *os.File
+	refs int32
+}
+
+func (s *sharedFile) share() *sharedFile {
+	atomic.AddInt32(&s.file.refs, 1)
+	return &sharedFile{file: s.file}
+}
+
+func (s *sharedFile) Write(b []byte) (int, error) { return s.file.f.Write(b) }
+
+func (s *sharedFile) Close() error {
+	var err error
+	s.once.Do(func() {
+		if atomic.AddInt32(&s.file.refs, -1) == 0 {
+			err = s.file.f.Close()
+		}
+	})
+	return err
+}
+
 // IO is what runsc create/exec gets as its stdio; nil means none.
 func (p *processIO) IO() runc.IO { return p.rio }
 
-// copyPipes starts copying between the pipes and the fifos.
+// copyPipes starts copying between the pipes runsc's children hold and
+// the process's stdio.
 func (p *processIO) copyPipes(ctx context.Context) error {
-	if p.rio == nil {
+	if p.rio == nil || p.driver != nil {
 		return nil
 	}
-	outputs := []struct {
-		path string
-		src  io.Reader
-	}{{p.stdio.Stdout, p.rio.Stdout()}, {p.stdio.Stderr, p.rio.Stderr()}}
-	for _, o := range outputs {
-		if o.path == "" {
-			continue
-		}
-		w, err := fifo.OpenFifo(ctx, o.path, syscall.O_WRONLY, 0)
-		if err != nil {
-			return fmt.Errorf("opening %s: %w", o.path, err)
-		}
-		p.copyOut(ctx, w, o.src)
+	if p.stdout != nil {
+		p.copyOut(ctx, p.stdout, p.rio.Stdout())
+	}
+	if p.stderr != nil {
+		p.copyOut(ctx, p.stderr, p.rio.Stderr())
 	}
 	if p.stdio.Stdin == "" {
 		return nil
@@ -113,17 +327,13 @@ func (p *processIO) copyOut(ctx context.Context, w io.WriteCloser, src io.Reader
 
 func isEIO(err error) bool { return errors.Is(err, syscall.EIO) }
 
-// copyConsole connects a terminal's master to the fifos.
+// copyConsole connects a terminal's master to the process's stdio.
 func (p *processIO) copyConsole(ctx context.Context, c console.Console) error {
 	p.mu.Lock()
 	p.console = c
 	p.mu.Unlock()
-	if p.stdio.Stdout != "" {
-		w, err := fifo.OpenFifo(ctx, p.stdio.Stdout, syscall.O_WRONLY, 0)
-		if err != nil {
-			return fmt.Errorf("opening %s: %w", p.stdio.Stdout, err)
-		}
-		p.copyOut(ctx, w, c)
+	if p.stdout != nil {
+		p.copyOut(ctx, p.stdout, c)
 	}
 	if p.stdio.Stdin != "" {
 		in, err := fifo.OpenFifo(context.Background(), p.stdio.Stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -158,24 +368,33 @@ func (p *processIO) closeStdin() error {
 	return err
 }
 
-// close releases the pipes and the console once the process is gone, after
-// the output copies have drained.
+// close releases the stdio once the process is gone, after the output
+// copies have drained, and stops a logging driver.
 func (p *processIO) close() {
 	drained := make(chan struct{})
 	go func() { p.copies.Wait(); close(drained) }()
-	// A leftover holder of a pipe must not block Delete forever.
+	// A leftover holder of a pipe, or a full fifo nobody reads, must not
+	// block Delete forever; closing the outputs below ends such a copy.
 	select {
 	case <-drained:
 	case <-time.After(drainTimeout):
 	}
 	p.closeStdin()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.console != nil {
 		p.console.Close()
 		p.console = nil
 	}
+	for _, w := range []io.Closer{p.stdout, p.stderr} {
+		if w != nil {
+			w.Close()
+		}
+	}
 	if p.rio != nil {
 		p.rio.Close()
+	}
+	p.mu.Unlock()
+	if p.driver != nil {
+		p.driver.stop()
 	}
 }

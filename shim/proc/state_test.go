@@ -112,10 +112,10 @@ func TestDeletedInitRefusesEverything(t *testing.T) {
 func TestExecStates(t *testing.T) {
 	ctx := context.Background()
 	parent := newRestoringInit(t)
-	if _, err := NewExec(parent, ExecConfig{ID: "e", Spec: specs.Process{Terminal: true}}, 0, 0); !errdefs.IsInvalidArgument(err) {
+	if _, err := NewExec(ctx, parent, ExecConfig{ID: "e", Spec: specs.Process{Terminal: true}}, 0, 0); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("exec with a terminal spec but no terminal stdio: %v, want InvalidArgument", err)
 	}
-	e, err := NewExec(parent, ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"true"}}}, 0, 0)
+	e, err := NewExec(ctx, parent, ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"true"}}}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,9 @@ func New(command, root, logPath, id string, config map[string]string) *Runsc {
 	return &Runsc{Command: command, Root: root, Log: logPath, Flags: flags}
 }
 
-func (r *Runsc) monitor() runc.ProcessMonitor {
+// ProcessMonitor is what starts and reaps runsc's commands, and any other
+// child of the shim's (a logging driver).
+func (r *Runsc) ProcessMonitor() runc.ProcessMonitor {
 	if r.Monitor != nil {
 		return r.Monitor
 	}
@@ -122,7 +124,7 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	}
 	logOffset := r.logSize()
-	ec, err := r.monitor().Start(cmd)
+	ec, err := r.ProcessMonitor().Start(cmd)
 	if err != nil {
 		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: startFailure(r.Command, err)}
 	}
@@ -132,7 +134,7 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 		// them would never see EOF.
 		closeErr = c.CloseAfterStart()
 	}
-	status, err := r.monitor().Wait(cmd, ec)
+	status, err := r.ProcessMonitor().Wait(cmd, ec)
 	if err == nil && status != 0 {
 		err = fmt.Errorf("exit status %d", status)
 	}

@@ -200,6 +200,7 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	started := time.Now()
 	p, err := proc.NewInit(ctx, proc.InitConfig{
 		ID:         r.ID,
+		Namespace:  s.cfg.Namespace,
 		Bundle:     r.Bundle,
 		Mounts:     mounts,
 		Stdio:      stdio.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
@@ -317,7 +318,7 @@ func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *p
 	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
 		return nil, fmt.Errorf("exec process spec: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	e, err := proc.NewExec(s.init, proc.ExecConfig{
+	e, err := proc.NewExec(ctx, s.init, proc.ExecConfig{
 		ID:    r.ID,
 		Spec:  spec,
 		Stdio: stdio.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
