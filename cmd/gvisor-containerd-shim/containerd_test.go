@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
@@ -277,5 +279,70 @@ func TestSIGTERMStopsRunscContainer(t *testing.T) {
 	waitFor(t, func() bool { return len(processesMentioning(d.RuntimeRoot)) == 0 }, "the container's runsc processes to go")
 	if log := d.LogTail(1 << 20); !strings.Contains(log, `msg="shutting down"`) {
 		t.Fatalf("the shim did not log its shutdown; containerd log:\n%s", log)
+	}
+}
+
+// A config the shim cannot use reaches the user through containerd: the Go
+// client's NewTask and `ctr run` fail with the shim's one-line reason as a
+// FailedPrecondition (before, containerd only said "ttrpc: closed"), on the
+// runsc path and on the runc path (whose runc shim is in that config).
+// containerd then kills the shim and removes the bundle: no shim, process
+// or task is left.
+func TestUnusableConfigReachesContainerdClients(t *testing.T) {
+	for _, runtime := range []string{"runsc", "runc"} {
+		t.Run(runtime, func(t *testing.T) {
+			containerdtest.RequireBinaries(t, "containerd", "ctr")
+			bin := containerdtest.BuildShim(t)
+			d := containerdtest.Start(t, containerdtest.Config{
+				Shim:            bin,
+				ShimConfig:      "[publisher]\n  queue_sise = 10\n",
+				Runtime:         runtime,
+				RuntimeRootBase: runtime,
+				ShimDebug:       true,
+			})
+			const reason = `unknown key "publisher.queue_sise"`
+			client := containerdtest.Client(t, d)
+			rootfs := containerdtest.BusyboxRootfs(t)
+			ns := "unusable" + runtime
+			ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 2*time.Minute)
+			defer cancel()
+
+			container, err := client.NewContainer(ctx, "viaclient",
+				containerd.WithRuntime(containerdtest.V1Runtime, nil),
+				containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true")))
+			if err != nil {
+				t.Fatalf("new container: %v", err)
+			}
+			defer container.Delete(context.Background())
+			_, err = container.NewTask(ctx, cio.NullIO)
+			if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), reason) {
+				t.Fatalf("new task: %v; want FailedPrecondition with %q", err, reason)
+			}
+
+			ctr := exec.CommandContext(ctx, "ctr", "--address", d.Address, "--namespace", ns, "run",
+				"--runtime", containerdtest.V1Runtime, "--rootfs", rootfs, "viactr", "/bin/true")
+			out, err := ctr.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), reason) {
+				t.Fatalf("ctr run: %v, output %q; want a failure showing %q", err, out, reason)
+			}
+
+			// containerd SIGKILLs the shim before NewTask returns.
+			waitFor(t, func() bool { return len(processesRunning(bin)) == 0 }, "containerd to kill the shims")
+			if pids := processesMentioning(filepath.Join(d.Dir, "state")); len(pids) > 0 {
+				t.Fatalf("processes left in the bundles: %v", pids)
+			}
+			for _, dir := range []string{filepath.Join(d.Dir, "state", containerdtest.V1Runtime, ns), filepath.Join(d.Dir, "root", containerdtest.V1Runtime, ns)} {
+				if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+					t.Fatalf("%s still holds %v", dir, entries)
+				}
+			}
+			tasks, err := client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+			if err != nil || len(tasks.Tasks) > 0 {
+				t.Fatalf("tasks left: %v, %v", tasks, err)
+			}
+			if log := d.LogTail(1 << 20); !strings.Contains(log, "create refused") {
+				t.Fatalf("the shim did not log the refusal; containerd log:\n%s", log)
+			}
+		})
 	}
 }

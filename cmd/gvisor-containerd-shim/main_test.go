@@ -89,7 +89,9 @@ func testdata(name string) string {
 }
 
 // Started by hand with bad input, the shim prints one line prefixed with its
-// name on stderr and exits non-zero, before serving anything.
+// name on stderr and exits non-zero, before serving anything. A config it
+// cannot use is such an error only when there is no socket to serve on
+// (TestUnusableConfigFailsCreate: with one, it serves).
 func TestFatalErrorsAreOneLine(t *testing.T) {
 	dir := t.TempDir()
 	abs := func(p string) string {
@@ -127,6 +129,78 @@ func TestFatalErrorsAreOneLine(t *testing.T) {
 			}
 			if !strings.HasPrefix(stderr, errPrefix) || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("stderr %q, want %q prefix and %q", stderr, errPrefix, tc.want)
+			}
+		})
+	}
+}
+
+// A config the shim cannot use, or no runc shim to become, does not stop it
+// from serving: Create fails with FailedPrecondition and the one-line reason
+// (what containerd shows the user), the reason is logged, calls about a
+// container say NotFound (containerd's task Delete accepts that), ShimInfo
+// answers (containerd kills the shim by that pid), and SIGTERM ends it.
+func TestUnusableConfigFailsCreate(t *testing.T) {
+	emptyPath := t.TempDir() // no containerd-shim on PATH
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    []string
+		reason string
+	}{
+		{"malformed", []string{"-config", testdata("malformed.toml")}, nil, "malformed.toml: line 4"},
+		{"unknown key", []string{"-config", testdata("unknown-key.toml")}, nil, `unknown key "publisher.queue_sise"`},
+		{"wrong type", []string{"-config", testdata("wrong-type.toml")}, nil, "publisher.queue_size"},
+		{"bad mode", []string{"-config", testdata("bad-mode.toml")}, nil, `unknown publisher mode "carrier-pigeon"`},
+		{"bad config on the runc path", []string{"-config", testdata("malformed.toml"), "-runtime-root", "/run/containerd/runc"}, nil, "malformed.toml: line 4"},
+		{"no runc shim", []string{"-runtime-root", "/run/containerd/runc"}, []string{"PATH=" + emptyPath}, "containerd-shim is not on PATH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, a := range tc.args {
+				if strings.HasSuffix(a, ".toml") {
+					abs, err := filepath.Abs(a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					tc.args[i] = abs
+				}
+			}
+			name := filepath.Join(t.TempDir(), "shim.sock")
+			s := startShimEnv(t, nil, tc.env, append([]string{"-socket", name}, tc.args...)...)
+			s.connect(t, abstractDialer(name))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+
+			_, err := s.client.Create(ctx, &shimapi.CreateTaskRequest{ID: "c1", Bundle: t.TempDir(), Runtime: "runsc"})
+			if code := status.Code(err); code != codes.FailedPrecondition {
+				t.Fatalf("Create: %v (code %v), want FailedPrecondition", err, code)
+			}
+			msg := status.Convert(err).Message()
+			if !strings.Contains(msg, tc.reason) || strings.Contains(msg, "\n") {
+				t.Fatalf("Create's error %q does not hold the one-line reason %q", msg, tc.reason)
+			}
+			for call, err := range map[string]error{
+				"State":  func() error { _, err := s.client.State(ctx, &shimapi.StateRequest{ID: "c1"}); return err }(),
+				"Delete": func() error { _, err := s.client.Delete(ctx, &ptypes.Empty{}); return err }(),
+				"Start":  func() error { _, err := s.client.Start(ctx, &shimapi.StartRequest{ID: "c1"}); return err }(),
+			} {
+				if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), tc.reason) {
+					t.Errorf("%s: %v, want NotFound with the reason", call, err)
+				}
+			}
+			info, err := s.client.ShimInfo(ctx, &ptypes.Empty{})
+			if err != nil || int(info.ShimPid) != s.cmd.Process.Pid {
+				t.Fatalf("ShimInfo: %v, %v; want pid %d", info, err, s.cmd.Process.Pid)
+			}
+			logged := s.stderr.String()
+			// logrus quotes the reason in its text format.
+			if !strings.Contains(logged, "level=error") || !strings.Contains(logged, strings.ReplaceAll(tc.reason, `"`, `\"`)) {
+				t.Fatalf("the reason was not logged as an error; stderr:\n%s", logged)
+			}
+			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := s.waitExit(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit code after SIGTERM %d, want 0; stderr:\n%s", code, s.stderr.String())
 			}
 		})
 	}
@@ -213,10 +287,18 @@ type shim struct {
 
 func startShim(t *testing.T, extraFiles []*os.File, args ...string) *shim {
 	t.Helper()
+	return startShimEnv(t, extraFiles, nil, args...)
+}
+
+// startShimEnv starts the shim with env added to the test's environment and
+// args after a base command line (a later flag wins).
+func startShimEnv(t *testing.T, extraFiles []*os.File, env []string, args ...string) *shim {
+	t.Helper()
 	dir := t.TempDir()
 	base := []string{"-namespace", "default", "-address", filepath.Join(dir, "no-containerd.sock"),
 		"-runtime-root", filepath.Join(dir, "runsc"), "-workdir", dir, "-config", filepath.Join(dir, "absent.toml"), "-debug"}
 	cmd := exec.Command(containerdtest.BuildShim(t), append(base, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
 	s := &shim{cmd: cmd, exited: make(chan struct{}), stderr: &lockedBuffer{}}
 	cmd.Stderr = s.stderr

@@ -57,7 +57,9 @@ func Run(args, env []string, stderr io.Writer, newService NewService) error {
 	// The hack must come before anything else is set up: the runc shim
 	// gets this process as it was started.
 	if usesRuncShim(flags.RuntimeRoot) {
-		return execRuncShim(flags.ConfigPath, args, env)
+		// Only returns when there is no runc shim to become (a bad
+		// config, none on PATH): the user gets the reason from Create.
+		return serveUnusable(flags, stderr, execRuncShim(flags.ConfigPath, args, env))
 	}
 	return runRunsc(flags, stderr, newService)
 }

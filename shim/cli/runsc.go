@@ -41,7 +41,7 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	}
 	cfg, err := loadConfig(flags.ConfigPath)
 	if err != nil {
-		return err
+		return serveUnusable(flags, stderr, err)
 	}
 	ctx := setupLogging(flags, stderr)
 	if ignored := flags.ignored(); len(ignored) > 0 {

@@ -89,7 +89,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
 }

@@ -55,6 +55,11 @@ func TestLoadMissingFile(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: got %v, want an error satisfying errors.Is(err, fs.ErrNotExist)", err)
 	}
+	// An unreadable one says it is the config (the user sees this error).
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || err.Error() != "config: read "+dir+": is a directory" {
+		t.Fatalf("a directory: got %v, want it named as the config", err)
+	}
 }
 
 // Every bad file gives a one-line error that names the file and enough of
