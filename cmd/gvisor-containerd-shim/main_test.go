@@ -117,6 +117,7 @@ func TestFatalErrorsAreOneLine(t *testing.T) {
 		// The exec hack reads the config too: a broken one fails there.
 		{"bad config on the runc path", []string{"-namespace", "default", "-runtime-root", "/run/containerd/runc", "-config", abs(testdata("malformed.toml"))}, "malformed.toml: line 4"},
 		{"unknown flag", []string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{"bad config and no socket", append([]string{"-namespace", "default", "-config", abs(testdata("bad-mode.toml"))}, runsc...), `"carrier-pigeon" (want auto, ttrpc, grpc or exec) (and no socket to report it on: no listening socket inherited as fd 3`},
 		{"no inherited socket", append([]string{"-namespace", "default"}, runsc...), "no listening socket inherited as fd 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
