@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/sys/reaper"
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -126,7 +127,8 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 	logOffset := r.logSize()
 	ec, err := r.ProcessMonitor().Start(cmd)
 	if err != nil {
-		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: startFailure(r.Command, err)}
+		msg, err := startFailure(r.Command, err)
+		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: msg}
 	}
 	var closeErr error
 	if c, ok := rio.(runc.StartCloser); ok {
@@ -151,11 +153,14 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 	return stdout.Bytes(), nil
 }
 
-func startFailure(command string, err error) string {
+// startFailure explains why a command did not start. A missing runsc is the
+// node's setup, not the request's fault: FailedPrecondition, the class of a
+// config the shim cannot use, so that clients see it as such.
+func startFailure(command string, err error) (string, error) {
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-		return fmt.Sprintf("runtime binary %q not found (is gVisor's runsc installed?)", command)
+		return fmt.Sprintf("runtime binary %q not found (is gVisor's runsc installed?)", command), fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 	}
-	return err.Error()
+	return err.Error(), err
 }
 
 func (r *Runsc) logSize() int64 {

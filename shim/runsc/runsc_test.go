@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 )
 
@@ -44,6 +45,9 @@ func TestMissingBinaryIsClear(t *testing.T) {
 	var rerr *Error
 	if !errors.As(err, &rerr) || !strings.Contains(err.Error(), `"/nonexistent/runsc" not found`) {
 		t.Fatalf("error %v, want a runsc Error naming the missing binary", err)
+	}
+	if !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("error %v is not a FailedPrecondition", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
 )
@@ -28,8 +29,8 @@ func TestCreateFailures(t *testing.T) {
 	t.Run("MissingRunsc", func(t *testing.T) {
 		c := e.containerWith(t, "norunsc", &runctypes.RuncOptions{Runtime: "/nonexistent/runsc"}, oci.WithProcessArgs("/bin/true"))
 		_, err := c.NewTask(e.ctx, cio.NullIO)
-		if err == nil || !strings.Contains(err.Error(), `"/nonexistent/runsc" not found`) {
-			t.Fatalf("new task: %v, want a clear missing-runsc error", err)
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `"/nonexistent/runsc" not found`) {
+			t.Fatalf("new task: %v, want a clear missing-runsc error (FailedPrecondition)", err)
 		}
 		assertNothingLeft(t, c.ID())
 	})
