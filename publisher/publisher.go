@@ -109,6 +109,10 @@ type Publisher struct {
 	// inflightSince is when the request in flight was sent (UnixNano), 0
 	// when none is; the watchdog reads it.
 	inflightSince atomic.Int64
+	// watchdog fires RequestTimeout after a request was sent, and is armed
+	// only while one is in flight: an idle shim has no timer to wake it.
+	watchdog     *time.Timer
+	watchdogRuns atomic.Uint64 // times it fired, stall or not
 
 	// Owned by the sender goroutine.
 	conn     transport
@@ -155,8 +159,9 @@ func New(cfg Config) (*Publisher, error) {
 		cancel:  cancel,
 		kind:    kind,
 	}
+	p.watchdog = time.AfterFunc(time.Hour, p.reportStall)
+	p.watchdog.Stop()
 	go p.run()
-	go p.watch()
 	return p, nil
 }
 
@@ -318,7 +323,9 @@ func (p *Publisher) deliver(env *envelope) bool {
 		// went away) makes the event's fate unknown; the watchdog reports a
 		// daemon that takes longer than RequestTimeout.
 		p.inflightSince.Store(time.Now().UnixNano())
+		p.watchdog.Reset(p.cfg.RequestTimeout)
 		err := p.conn.forward(p.runCtx, env)
+		p.watchdog.Stop()
 		p.inflightSince.Store(0)
 		if err == nil {
 			if p.failures > 0 {
@@ -339,30 +346,20 @@ func (p *Publisher) deliver(env *envelope) bool {
 	}
 }
 
-// watch reports a request the daemon has held for longer than
-// RequestTimeout: a hung or overloaded containerd.
-func (p *Publisher) watch() {
-	tick := time.NewTicker(p.cfg.RequestTimeout / 4)
-	defer tick.Stop()
-	var reported int64 // start of the request last reported
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-tick.C:
-		}
-		since := p.inflightSince.Load()
-		if since == 0 || since == reported || time.Since(time.Unix(0, since)) < p.cfg.RequestTimeout {
-			continue
-		}
-		reported = since
-		err := fmt.Errorf("containerd has not answered an event for %v; waiting for its answer (re-sending could duplicate and reorder it)", p.cfg.RequestTimeout)
-		p.mu.Lock()
-		p.lastErr = err
-		p.stalls++
-		p.mu.Unlock()
-		log.L.WithError(err).WithField("transport", p.transport()).Warn("containerd is slow to take events")
+// reportStall runs when a request has been in flight for RequestTimeout: a
+// hung or overloaded containerd. The timer is not re-armed, so a request is
+// reported once however long it is held.
+func (p *Publisher) reportStall() {
+	p.watchdogRuns.Add(1)
+	if p.inflightSince.Load() == 0 {
+		return // answered just as the timer fired
 	}
+	err := fmt.Errorf("containerd has not answered an event for %v; waiting for its answer (re-sending could duplicate and reorder it)", p.cfg.RequestTimeout)
+	p.mu.Lock()
+	p.lastErr = err
+	p.stalls++
+	p.mu.Unlock()
+	log.L.WithError(err).WithField("transport", p.transport()).Warn("containerd is slow to take events")
 }
 
 func (p *Publisher) transport() Mode {

@@ -333,3 +333,38 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// An idle shim must not wake: once its events are delivered the publisher
+// holds no running timer (the watchdog is armed only while a request is in
+// flight) and no goroutine but the sender, parked on the queue. A ticker
+// left running would fire here many times over.
+func TestIdlePublisherDoesNotWake(t *testing.T) {
+	for _, mode := range []Mode{ModeTTRPC, ModeGRPC} {
+		t.Run(string(mode), func(t *testing.T) {
+			addr := newAddress(t)
+			srv := startServer(t, addr, serverOpts{})
+			got := srv.subscribe(t)
+			const timeout = 20 * time.Millisecond
+			p := newPublisher(t, Config{Address: addr, Mode: mode, RequestTimeout: timeout})
+			publishSeq(t, p, 0, 50)
+			flush(t, p, 10*time.Second)
+			got.waitFor(t, 50, 5*time.Second)
+			fired := p.watchdogRuns.Load() // a slow answer may have armed it
+			time.Sleep(25 * timeout)
+			if n := p.watchdogRuns.Load() - fired; n != 0 {
+				t.Errorf("the watchdog fired %d times with nothing in flight", n)
+			}
+			buf := make([]byte, 1<<20)
+			stacks := string(buf[:goruntime.Stack(buf, true)])
+			var ours []string
+			for _, g := range strings.Split(stacks, "\n\n") {
+				if strings.Contains(g, "publisher.(*Publisher)") || strings.Contains(g, "created by github.com/google/gvisor-containerd-shim/publisher.New") {
+					ours = append(ours, g)
+				}
+			}
+			if len(ours) != 1 || !strings.Contains(ours[0], "(*queue).head") {
+				t.Errorf("idle publisher goroutines, want only the sender parked on the queue:\n%s", strings.Join(ours, "\n\n"))
+			}
+		})
+	}
+}
