@@ -16,7 +16,8 @@ var (
 )
 
 // BuildShim builds ./cmd/gvisor-containerd-shim from this module once per
-// test binary and returns the path of the fresh binary.
+// test binary, through `make build` so that the flags are those of the
+// binary that ships, and returns the path of the fresh binary.
 func BuildShim(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -31,10 +32,10 @@ func BuildShim(t testing.TB) string {
 			return
 		}
 		out := filepath.Join(dir, "gvisor-containerd-shim")
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/gvisor-containerd-shim")
+		cmd := exec.Command("make", "-s", "build", "SHIM="+out)
 		cmd.Dir = strings.TrimSpace(string(root))
 		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = "go build: " + err.Error() + "\n" + string(b)
+			buildErr = "make build: " + err.Error() + "\n" + string(b)
 			return
 		}
 		shimPath = out

@@ -2,6 +2,7 @@ package containerdtest
 
 import (
 	"context"
+	"debug/elf"
 	"os"
 	"testing"
 	"time"
@@ -74,5 +75,25 @@ func TestProxyHoldsUntilReleased(t *testing.T) {
 		t.Fatal(err)
 	case <-ctx.Done():
 		t.Fatal("event did not arrive after release")
+	}
+}
+
+// The shim the tests run is the one that ships: static (no dynamic loader
+// or libc mapped into every shim process) and without symbol table or DWARF.
+func TestBuildShimShipsStaticStripped(t *testing.T) {
+	f, err := elf.Open(BuildShim(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the shim is dynamically linked (PT_INTERP): build it with CGO_ENABLED=0")
+		}
+	}
+	for _, name := range []string{".symtab", ".debug_info"} {
+		if f.Section(name) != nil {
+			t.Errorf("the shim has %s: build it with -ldflags='-s -w'", name)
+		}
 	}
 }
