@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/containerd/ttrpc"
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/shim/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -533,4 +536,25 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// [shim] gc_percent and memory_limit reach the Go runtime; unset, Go's
+// settings (or GOGC and GOMEMLIMIT from the environment) stay.
+func TestTuneRuntime(t *testing.T) {
+	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	defer func() { debug.SetGCPercent(gc); debug.SetMemoryLimit(limit) }()
+	tuneRuntime(config.ShimConfig{GCPercent: 60, MemoryLimit: 48 << 20})
+	if got := debug.SetGCPercent(100); got != 60 {
+		t.Errorf("GC percent %d, want 60", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != 48<<20 {
+		t.Errorf("memory limit %d, want %d", got, 48<<20)
+	}
+	tuneRuntime(config.ShimConfig{})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("unset gc_percent changed the GC percent to %d", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("unset memory_limit changed the limit to %d", got)
+	}
 }

@@ -1,12 +1,15 @@
 // Package config reads the shim's TOML configuration file (-config, by
 // default /etc/containerd/runsc.toml): the runc shim used by the runc-exec
-// hack, the runsc global flags and the event publisher's settings.
+// hack, the runsc global flags, the event publisher's settings and the
+// shim's Go runtime settings.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +33,19 @@ type Config struct {
 	RunscConfig map[string]string
 	// Publisher configures how events reach containerd.
 	Publisher PublisherConfig
+	// Shim tunes the Go runtime of the shim process.
+	Shim ShimConfig
+}
+
+// ShimConfig is the [shim] table: Go runtime settings of a long-lived,
+// mostly idle process, one per container. Zero values keep Go's defaults
+// (or GOGC and GOMEMLIMIT from the environment).
+type ShimConfig struct {
+	// GCPercent is the GC target percentage (GOGC).
+	GCPercent int
+	// MemoryLimit is the soft memory limit of the Go runtime in bytes
+	// (GOMEMLIMIT): a ceiling the GC works harder to stay under.
+	MemoryLimit int64
 }
 
 // PublisherConfig is the [publisher] table. Zero values mean the
@@ -54,6 +70,10 @@ type file struct {
 		RequestTimeout duration `toml:"request_timeout"`
 		FlushTimeout   duration `toml:"flush_timeout"`
 	} `toml:"publisher"`
+	Shim struct {
+		GCPercent   int  `toml:"gc_percent"`
+		MemoryLimit size `toml:"memory_limit"`
+	} `toml:"shim"`
 }
 
 type mode publisher.Mode
@@ -81,6 +101,31 @@ func (d *duration) UnmarshalText(b []byte) error {
 	}
 	*d = duration(parsed)
 	return nil
+}
+
+// size accepts a string such as "64MiB" (B, KiB, MiB or GiB, as in
+// GOMEMLIMIT): a bare number would leave the unit to guess.
+type size int64
+
+func (z *size) UnmarshalText(b []byte) error {
+	s := string(b)
+	units := []struct {
+		suffix string
+		scale  int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		digits, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil || n <= 0 || n > math.MaxInt64/u.scale {
+			break
+		}
+		*z = size(n * u.scale)
+		return nil
+	}
+	return fmt.Errorf("invalid size %q (want a positive whole number of B, KiB, MiB or GiB, e.g. \"64MiB\")", b)
 }
 
 // Load reads the config file at path. A missing file returns an error that
@@ -111,6 +156,9 @@ func Parse(path string, data []byte) (Config, error) {
 	if f.Publisher.QueueSize < 0 {
 		return Config{}, fmt.Errorf("config %s: key \"publisher.queue_size\": must not be negative, got %d", path, f.Publisher.QueueSize)
 	}
+	if f.Shim.GCPercent < 0 {
+		return Config{}, fmt.Errorf("config %s: key \"shim.gc_percent\": must be positive, got %d", path, f.Shim.GCPercent)
+	}
 	for k := range f.RunscConfig {
 		if k == "" || strings.HasPrefix(k, "-") {
 			return Config{}, fmt.Errorf("config %s: key \"runsc_config.%s\": runsc flag names are written without dashes", path, k)
@@ -124,6 +172,10 @@ func Parse(path string, data []byte) (Config, error) {
 			QueueSize:      f.Publisher.QueueSize,
 			RequestTimeout: time.Duration(f.Publisher.RequestTimeout),
 			FlushTimeout:   time.Duration(f.Publisher.FlushTimeout),
+		},
+		Shim: ShimConfig{
+			GCPercent:   f.Shim.GCPercent,
+			MemoryLimit: int64(f.Shim.MemoryLimit),
 		},
 	}, nil
 }

@@ -34,6 +34,7 @@ func TestLoadValid(t *testing.T) {
 			RequestTimeout: 2 * time.Second,
 			FlushTimeout:   10 * time.Second,
 		},
+		Shim: ShimConfig{GCPercent: 100, MemoryLimit: 64 << 20},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load(valid.toml):\n got %+v\nwant %+v", got, want)
@@ -77,6 +78,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-mode.toml", []string{"line 2", `key "publisher.mode"`, "carrier-pigeon"}},
 		{"bad-duration.toml", []string{"line 2", `key "publisher.request_timeout"`, "invalid duration"}},
 		{"negative-queue.toml", []string{`key "publisher.queue_size"`, "negative"}},
+		{"bad-size.toml", []string{"line 2", `key "shim.memory_limit"`, "invalid size"}},
+		{"negative-gc.toml", []string{`key "shim.gc_percent"`, "positive"}},
 		{"dashed-runsc-key.toml", []string{`key "runsc_config.--network"`, "without dashes"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -98,5 +101,22 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("a bad file must not look like a missing one: %v", err)
 			}
 		})
+	}
+}
+
+func TestMemoryLimitUnits(t *testing.T) {
+	for in, want := range map[string]int64{"512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2GiB": 2 << 30} {
+		got, err := Parse("t.toml", []byte("[shim]\nmemory_limit = \""+in+"\"\n"))
+		if err != nil || got.Shim.MemoryLimit != want {
+			t.Errorf("memory_limit = %q: got %d, %v; want %d", in, got.Shim.MemoryLimit, err, want)
+		}
+	}
+	for _, in := range []string{"64", "64MB", "-1MiB", "0MiB", "1.5GiB", "MiB", "9999999999999GiB", "64 MiB"} {
+		if _, err := Parse("t.toml", []byte("[shim]\nmemory_limit = \""+in+"\"\n")); err == nil {
+			t.Errorf("memory_limit = %q accepted", in)
+		}
+	}
+	if _, err := Parse("t.toml", []byte("[shim]\nmemory_limit = 1024\n")); err == nil {
+		t.Error("a bare number accepted as memory_limit")
 	}
 }
