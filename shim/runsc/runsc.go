@@ -1,7 +1,8 @@
 // Package runsc runs the runsc command (gVisor's OCI runtime) for the shim:
 // it builds each command line from the runtime root, the log file and the
 // [runsc_config] flags, starts it through a process monitor (the shim is a
-// subreaper, so its children must be reaped by one reaper), and turns a
+// subreaper, so its children must be reaped by one reaper) with a
+// parent-death signal (forkthread.go), and turns a
 // failure into an error that carries runsc's own message from its log.
 package runsc
 
@@ -125,7 +126,7 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	}
 	logOffset := r.logSize()
-	ec, err := r.ProcessMonitor().Start(cmd)
+	ec, err := startDyingWithShim(r.ProcessMonitor(), cmd)
 	if err != nil {
 		msg, err := startFailure(r.Command, err)
 		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: msg}

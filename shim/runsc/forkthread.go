@@ -1,0 +1,63 @@
+package runsc
+
+import (
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+
+	runc "github.com/containerd/go-runc"
+)
+
+// The shim's runsc commands die with the shim: each gets SIGKILL as its
+// parent-death signal. Otherwise a runsc command in flight when the shim is
+// killed (by containerd on a create timeout, or the OOM killer) runs on
+// orphaned, or blocks forever, and nobody is left to clean up after it.
+//
+// It is safe for every command the shim runs: the signal is not inherited
+// across fork, so the processes `runsc create`, `runsc restore` and
+// `runsc exec --detach` leave behind (the sandbox, the gofer, the exec
+// waiter) are not tied to the shim by it.
+//
+// The kernel sends the signal when the *thread* that forked the child
+// exits, not the process, and the Go runtime ends a thread when a goroutine
+// locked to it returns without unlocking. So every command is started from
+// one OS thread that stays locked for the life of the shim.
+
+type startRequest struct {
+	monitor runc.ProcessMonitor
+	cmd     *exec.Cmd
+	done    chan startResult
+}
+
+type startResult struct {
+	exits chan runc.Exit
+	err   error
+}
+
+var forkThread = sync.OnceValue(func() chan<- startRequest {
+	reqs := make(chan startRequest)
+	go func() {
+		// Never unlocked, and the goroutine never returns: the thread
+		// lives as long as the process.
+		runtime.LockOSThread()
+		for req := range reqs {
+			ec, err := req.monitor.Start(req.cmd)
+			req.done <- startResult{ec, err}
+		}
+	}()
+	return reqs
+})
+
+// startDyingWithShim starts cmd through monitor with SIGKILL as its
+// parent-death signal, from the shim's fork thread.
+func startDyingWithShim(monitor runc.ProcessMonitor, cmd *exec.Cmd) (chan runc.Exit, error) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	done := make(chan startResult, 1)
+	forkThread() <- startRequest{monitor, cmd, done}
+	res := <-done
+	return res.exits, res.err
+}

@@ -1,0 +1,270 @@
+package reliability
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/oci"
+	runctypes "github.com/containerd/containerd/runtime/linux/runctypes"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+)
+
+// killPoint is when a scenario SIGKILLs the shim.
+type killPoint struct {
+	name string
+	// hold is the runsc subcommand the shim is killed in: "create" or
+	// "exec"; "" kills the shim of a running container (with a running
+	// exec process).
+	hold string
+	// afterRunsc holds the command after the real runsc returned (the
+	// sandbox or the exec process exists; the shim has not heard back),
+	// instead of before runsc starts.
+	afterRunsc bool
+}
+
+// holdingRuntime writes a runtime binary that passes every command to runsc
+// except the first `runsc <kp.hold>`: that one tells the test (a line on
+// the returned fifo) and then blocks, so the shim is killed while the
+// command is in flight.
+func holdingRuntime(t *testing.T, kp killPoint) (runtime, ready string) {
+	dir := t.TempDir()
+	runtime, ready, block := filepath.Join(dir, "runsc"), filepath.Join(dir, "ready"), filepath.Join(dir, "block")
+	for _, fifo := range []string{ready, block} {
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := ""
+	if kp.afterRunsc {
+		first = "  runsc \"$@\" || exit $?\n"
+	}
+	// Nothing ever opens block for writing: the open blocks for good.
+	script := fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" %s \"*)\n%s  echo held > %s\n  : < %s\n  exit 1;;\nesac\nexec runsc \"$@\"\n",
+		kp.hold, first, shellQuote(ready), shellQuote(block))
+	if err := os.WriteFile(runtime, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return runtime, ready
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// awaitLine returns a channel that gets the first line written to fifo.
+func awaitLine(fifo string) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			ch <- "error: " + err.Error()
+			return
+		}
+		defer f.Close()
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		ch <- strings.TrimSpace(line)
+	}()
+	return ch
+}
+
+// shimPid reads the pid containerd recorded for a container's shim.
+func (s *suite) shimPid(id string) int {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, id, "shim.pid"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return pid
+}
+
+// runscRoot is where the shim keeps runsc's state for the suite's namespace.
+func (s *suite) runscRoot() string { return filepath.Join(s.d.RuntimeRoot, namespace) }
+
+// containerLeftovers lists what is left of container id: processes whose
+// command line names it (runsc commands, the sandbox, the gofer, the shim),
+// mounts of its bundle, and runsc's state entry.
+func (s *suite) containerLeftovers(id string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), id) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("process %s: %s", strings.Split(p, "/")[2], strings.ReplaceAll(strings.TrimSpace(string(b)), "\x00", " ")))
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.Contains(f[4], id) {
+			out = append(out, "mount: "+f[4])
+		}
+	}
+	list, err := exec.Command("runsc", "--root", s.runscRoot(), "list", "-quiet").CombinedOutput()
+	if err != nil && !strings.Contains(string(list), "no such file") {
+		out = append(out, fmt.Sprintf("runsc list: %v: %s", err, list))
+	}
+	for _, line := range strings.Split(string(list), "\n") {
+		if strings.TrimSpace(line) == id {
+			out = append(out, "runsc list entry: "+id)
+		}
+	}
+	return out
+}
+
+// settle waits up to timeout for id to leave nothing behind; it returns
+// what is still left then, and how long it took.
+func (s *suite) settle(id string, timeout time.Duration) ([]string, time.Duration) {
+	start := time.Now()
+	for {
+		left := s.containerLeftovers(id)
+		if len(left) == 0 || time.Since(start) > timeout {
+			return left, time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitDeleted waits until containerd published the TaskDelete of id: the
+// end of its cleanup after a dead shim (it ran `runsc delete --force`,
+// unmounted the rootfs, published TaskExit and removed the bundle first).
+func (rec *recorder) waitDeleted(id string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, e := range filter(rec.snapshot(), "/tasks/delete") {
+			if e.Container == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Property 7: a shim SIGKILLed while `runsc create` or `runsc exec` is in
+// flight, or while its container runs, leaves nothing of that container once
+// containerd has cleaned up after it.
+func TestShimKilled(t *testing.T) {
+	onlyModes(t, "auto")
+	for _, kp := range []killPoint{
+		{name: "running"},
+		{name: "mid-create", hold: "create"},
+		{name: "mid-create-after-runsc", hold: "create", afterRunsc: true},
+		{name: "mid-exec", hold: "exec"},
+		{name: "mid-exec-after-runsc", hold: "exec", afterRunsc: true},
+	} {
+		t.Run(kp.name, func(t *testing.T) { killShimAt(t, kp) })
+	}
+}
+
+func killShimAt(t *testing.T, kp killPoint) {
+	runtime, ready := "runsc", ""
+	if kp.hold != "" {
+		runtime, ready = holdingRuntime(t, kp)
+	}
+	s := newSuite(t, options{runtime: runtime})
+	rec := s.record()
+	ctx := s.ctx()
+	name := "kill-" + kp.name
+	id := s.cid(name)
+	rootfs := s.rootfs
+	// The runtime and its root as the CRI plugin passes them: containerd's
+	// cleanup after a dead shim uses these too.
+	c, err := s.client.NewContainer(ctx, id,
+		containerd.WithNewSpec(oci.WithProcessArgs("/bin/sh", "-c", "sleep 1000")),
+		containerd.WithRuntime(containerdtest.V1Runtime, &runctypes.RuncOptions{Runtime: runtime, RuntimeRoot: s.d.RuntimeRoot}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Delete(ctx)
+	// The rootfs as a mount the shim makes in the bundle, as with a snapshotter.
+	rootfsMount := containerd.WithRootFS([]mount.Mount{{Type: "bind", Source: rootfs, Options: []string{"rbind", "ro"}}})
+	var held <-chan string
+	if ready != "" {
+		held = awaitLine(ready)
+	}
+	killed := time.Now()
+	if kp.hold == "create" {
+		created := make(chan error, 1)
+		go func() {
+			task, err := c.NewTask(ctx, cio.NullIO, rootfsMount)
+			if err == nil {
+				task.Delete(ctx)
+			}
+			created <- err
+		}()
+		awaitHeld(t, held)
+		killed = time.Now()
+		if err := syscall.Kill(s.shimPid(id), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// containerd's cleanup of a failed create is done when it returns.
+		if err := <-created; err == nil {
+			t.Fatal("the task was created although its shim was killed")
+		} else {
+			t.Logf("create: %v", err)
+		}
+	} else {
+		task, err := c.NewTask(ctx, cio.NullIO, rootfsMount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		spec, err := c.Spec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe := *spec.Process
+		probe.Args = []string{"/bin/sleep", "1000"}
+		execErr := make(chan error, 1)
+		go func() {
+			p, err := task.Exec(ctx, "probe", &probe, cio.NullIO)
+			if err == nil {
+				err = p.Start(ctx)
+			}
+			execErr <- err
+		}()
+		if kp.hold == "exec" {
+			awaitHeld(t, held)
+		} else if err := <-execErr; err != nil {
+			t.Fatal(err)
+		}
+		killed = time.Now()
+		if err := syscall.Kill(s.shimPid(id), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if !rec.waitDeleted(name, time.Minute) {
+			t.Fatal("containerd did not clean up after the dead shim (no TaskDelete)")
+		}
+	}
+	cleanedUp := time.Since(killed)
+	left, settled := s.settle(id, 10*time.Second)
+	report(t, map[string]interface{}{"scenario": kp.name, "containerd_cleanup_seconds": cleanedUp.Seconds(), "settle_seconds": settled.Seconds(), "left": left})
+	if len(left) > 0 {
+		t.Fatalf("left behind after containerd's cleanup:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+func awaitHeld(t *testing.T, held <-chan string) {
+	t.Helper()
+	select {
+	case line := <-held:
+		if line != "held" {
+			t.Fatalf("runtime wrapper: %s", line)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the shim never ran the held runsc command")
+	}
+}
