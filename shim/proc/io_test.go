@@ -185,7 +185,7 @@ func TestLogFile(t *testing.T) {
 	}
 	uri := "file://" + path
 	p := newFifoIO(t, stdio.Stdio{Stdout: uri, Stderr: uri})
-	exited := runWithIO(t, p, "echo out; sleep 0.1; echo err >&2")
+	exited := runWithIO(t, p, "echo out; echo err >&2")
 	if err := <-exited; err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,8 @@ func TestLogFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != "earlier\nout\nerr\n" {
+	// stdout and stderr are copied concurrently: either may come first.
+	if string(b) != "earlier\nout\nerr\n" && string(b) != "earlier\nerr\nout\n" {
 		t.Fatalf("log file holds %q, want the earlier line, then out and err", b)
 	}
 
@@ -243,5 +244,61 @@ func TestBadStdio(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("bad stdio left files behind: %v", entries)
+	}
+}
+
+// TestLogDriverStoppedAtClose: a logging driver that does not exit when
+// its streams end is stopped (SIGTERM) by close, so Delete leaves no
+// driver behind. It also checks the driver's contract: its arguments from
+// the URI's query, its environment, and the process's output on fd 3.
+func TestLogDriverStoppedAtClose(t *testing.T) {
+	dir := t.TempDir()
+	driver := filepath.Join(dir, "driver")
+	// Records its arguments and environment, copies fd 3 (stdout) to a
+	// file, says it is ready (closes fd 5), then ignores the end of its
+	// streams.
+	script := fmt.Sprintf(`#!/bin/sh
+echo "$@" > %[1]s/args
+echo "$CONTAINER_ID $CONTAINER_NAMESPACE ${HOME-no HOME}" > %[1]s/env
+echo $$ > %[1]s/pid
+cat <&3 5>&- > %[1]s/stdout &
+exec 5>&-
+exec sleep 1000
+`, dir)
+	if err := os.WriteFile(driver, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uri := "binary://" + driver + "?b=2&a=1"
+	p, err := newProcessIO(context.Background(), ioConfig{ID: "c1", Namespace: "ns1", Stdio: stdio.Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "echo to the driver")
+	p.IO().Set(cmd)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.IO().(runc.StartCloser).CloseAfterStart(); err != nil {
+		t.Fatal(err)
+	}
+	pidText, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(pidText), &pid)
+	p.close()
+	// close waited for the driver: it is gone (the monitor reaped it).
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("driver %d still runs after close", pid)
+	}
+	for name, want := range map[string]string{
+		"args":   "a 1 b 2\n",
+		"env":    "c1 ns1 no HOME\n", // only CONTAINER_ID and CONTAINER_NAMESPACE
+		"stdout": "to the driver\n",
+	} {
+		if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != want {
+			t.Errorf("driver %s: %q, want %q", name, b, want)
+		}
 	}
 }
