@@ -1,6 +1,6 @@
 // Package ctrdaemon runs a throwaway containerd daemon in a temporary
-// directory: its own root, state and sockets, the CRI plugin disabled, and
-// the v1 runtime plugin pointed at a chosen shim. Tests (through
+// directory: its own root, state and sockets, the CRI plugin disabled
+// unless asked for, and the v1 runtime plugin pointed at a chosen shim. Tests (through
 // internal/containerdtest), the demo and the bench tool use it.
 package ctrdaemon
 
@@ -46,6 +46,12 @@ type Config struct {
 	// directory, away from Address + ".ttrpc" where shims look for it, so a
 	// test can put a proxy there. Empty keeps containerd's default.
 	TTRPCSocketName string
+	// CRI, when set, turns the CRI plugin on. It returns the plugins'
+	// tables (the v1 runtime's and the CRI plugin's) given the daemon's
+	// directory and the shim containerd is to run (the wrapper when
+	// ShimConfig or ShimArgs are set); they replace the v1 runtime table
+	// built from Runtime, RuntimeRootBase and ShimDebug.
+	CRI func(dir, shim string) string
 }
 
 // Daemon is a running containerd with its own directory.
@@ -159,10 +165,16 @@ func shellQuote(s string) string {
 func (d *Daemon) config(cfg Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version = 2\nroot = %q\nstate = %q\n", filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "state"))
-	b.WriteString("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n")
+	if cfg.CRI == nil {
+		b.WriteString("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n")
+	}
 	fmt.Fprintf(&b, "[grpc]\n  address = %q\n", d.Address)
 	fmt.Fprintf(&b, "[ttrpc]\n  address = %q\n", d.TTRPCAddress)
 	b.WriteString("[debug]\n  level = \"debug\"\n")
+	if cfg.CRI != nil {
+		b.WriteString(cfg.CRI(d.Dir, cfg.Shim))
+		return b.String()
+	}
 	b.WriteString("[plugins.\"io.containerd.runtime.v1.linux\"]\n")
 	if cfg.Shim != "" {
 		fmt.Fprintf(&b, "  shim = %q\n", cfg.Shim)

@@ -1,0 +1,105 @@
+// Package cri runs a throwaway containerd with its CRI plugin on, the shim
+// serving two handlers side by side on the v1 runtime (runsc, and runc
+// through the exec hack), images built locally from busybox-static, and a
+// CNI bridge of its own; it drives it with crictl. test/cri, the pod demo
+// and the CRI benchmark use it.
+package cri
+
+import (
+	"bytes"
+	"text/template"
+)
+
+// ConfigParams fill ConfigTemplate.
+type ConfigParams struct {
+	Shim         string // the v1 runtime's shim binary (or a wrapper)
+	SandboxImage string
+	CNIBinDir    string
+	CNIConfDir   string
+	Handlers     []Handler
+}
+
+// Handler is one CRI runtime handler on the v1 runtime.
+type Handler struct {
+	Name        string
+	Runtime     string // the OCI runtime binary: "runsc" or "runc"
+	RuntimeRoot string // base name "runsc" selects gVisor, any other the runc shim
+	// Deprecated configures it with runtime_engine/runtime_root instead of
+	// the options table.
+	Deprecated bool
+}
+
+// ConfigTemplate is the containerd config's plugins section that
+// docs/cri.md quotes (rendered with DocParams) and the tests run.
+const ConfigTemplate = `[plugins."io.containerd.runtime.v1.linux"]
+  shim = "{{.Shim}}"
+  shim_debug = true
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{{.SandboxImage}}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+{{- range .Handlers}}
+{{template "handler" .}}
+{{- end}}
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{{.CNIBinDir}}"
+    conf_dir = "{{.CNIConfDir}}"
+`
+
+// HandlerTemplate is one runtime handler's table.
+const HandlerTemplate = `    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{{.Name}}]
+      runtime_type = "io.containerd.runtime.v1.linux"
+{{- if .Deprecated}}
+      runtime_engine = "{{.Runtime}}"
+      runtime_root = "{{.RuntimeRoot}}"
+{{- else}}
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{{.Name}}.options]
+        Runtime = "{{.Runtime}}"
+        RuntimeRoot = "{{.RuntimeRoot}}"
+{{- end}}`
+
+// ShimConfig is the shim's -config for the CRI path: this runsc's default
+// network ("sandbox") fails in every pod, "host" uses the pod's CNI netns.
+const ShimConfig = `[runsc_config]
+  network = "host"
+`
+
+// SandboxImage is containerd 1.6's default sandbox_image; the harness
+// imports its pause image under that name.
+const SandboxImage = "registry.k8s.io/pause:3.6"
+
+// DocParams are the values docs/cri.md shows: an installed shim, Debian's
+// CNI plugins, containerd's usual runtime roots.
+var DocParams = ConfigParams{
+	Shim:         "/usr/local/bin/gvisor-containerd-shim",
+	SandboxImage: SandboxImage,
+	CNIBinDir:    "/usr/lib/cni",
+	CNIConfDir:   "/etc/cni/net.d",
+	Handlers: []Handler{
+		{Name: "runc", Runtime: "runc", RuntimeRoot: "/run/containerd/runc"},
+		{Name: "runsc", Runtime: "runsc", RuntimeRoot: "/run/containerd/runsc"},
+	},
+}
+
+var tmpl = template.Must(template.Must(template.New("config").Parse(ConfigTemplate)).New("handler").Parse(HandlerTemplate))
+
+// RenderConfig renders ConfigTemplate.
+func RenderConfig(p ConfigParams) string {
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, "config", p); err != nil {
+		panic(err) // the template is a constant; its fields are ConfigParams'
+	}
+	return b.String()
+}
+
+// RenderHandler renders one handler's table.
+func RenderHandler(h Handler) string {
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, "handler", h); err != nil {
+		panic(err)
+	}
+	return b.String() + "\n"
+}

@@ -1,0 +1,192 @@
+package cri
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd"
+
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+)
+
+// The handlers a Node serves, all on the v1 runtime through the one shim.
+const (
+	Runc  = "runc"  // runtime root base "runc": the exec hack runs containerd-shim
+	Runsc = "runsc" // configured with the options table
+	// RunscDeprecated is runsc configured the deprecated way, with
+	// runtime_engine/runtime_root.
+	RunscDeprecated = "runsc-deprecated"
+)
+
+// ErrMissing wraps the error of a Node that cannot start because a binary
+// it needs is not installed.
+var ErrMissing = errors.New("missing dependency")
+
+// Options configure a Node.
+type Options struct {
+	// Shim is the built shim binary.
+	Shim string
+	// ShimConfig is the shim's -config; empty means the package's
+	// ShimConfig.
+	ShimConfig string
+	// ImageNames are more names for the busybox image (CritestImages).
+	ImageNames []string
+}
+
+// Node is a throwaway containerd with the CRI plugin on, its own CNI
+// network and images, driven with crictl.
+type Node struct {
+	Daemon   *ctrdaemon.Daemon
+	Net      *network
+	Handlers []Handler
+	// RuntimeRoots are the handlers' runtime roots by name.
+	RuntimeRoots map[string]string
+
+	crictl       string
+	crictlConfig string
+}
+
+// Start starts the node. Close stops it and removes what it left.
+func Start(ctx context.Context, opts Options) (*Node, error) {
+	crictl, err := FindCrictl()
+	if err != nil {
+		return nil, err
+	}
+	for _, bin := range []string{"runc", "runsc", "containerd-shim", filepath.Join(CNIBinDir, "bridge"), filepath.Join(CNIBinDir, "host-local"), filepath.Join(CNIBinDir, "loopback")} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("%w: %s not found (make setup installs runc, runsc, containerd and containernetworking-plugins)", ErrMissing, bin)
+		}
+	}
+	shimConfig := opts.ShimConfig
+	if shimConfig == "" {
+		shimConfig = ShimConfig
+	}
+	n := &Node{crictl: crictl, RuntimeRoots: map[string]string{}}
+	var netErr error
+	cfg := ctrdaemon.Config{
+		Shim:       opts.Shim,
+		ShimConfig: shimConfig,
+		CRI: func(dir, shim string) string {
+			n.Handlers = []Handler{
+				{Name: Runc, Runtime: "runc", RuntimeRoot: filepath.Join(dir, "runc")},
+				{Name: Runsc, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "runsc")},
+				{Name: RunscDeprecated, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "deprecated", "runsc"), Deprecated: true},
+			}
+			for _, h := range n.Handlers {
+				n.RuntimeRoots[h.Name] = h.RuntimeRoot
+			}
+			confDir := filepath.Join(dir, "cni", "net.d")
+			n.Net, netErr = newNetwork(confDir, filepath.Join(dir, "cni", "ipam"))
+			return RenderConfig(ConfigParams{
+				Shim:         shim,
+				SandboxImage: SandboxImage,
+				CNIBinDir:    CNIBinDir,
+				CNIConfDir:   confDir,
+				Handlers:     n.Handlers,
+			})
+		},
+	}
+	d, err := ctrdaemon.New(cfg)
+	if netErr != nil {
+		if d != nil {
+			d.Close()
+		}
+		return nil, netErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.Daemon = d
+	n.crictlConfig = filepath.Join(d.Dir, "crictl.yaml")
+	endpoint := "unix://" + d.Address
+	if err := os.WriteFile(n.crictlConfig, []byte(fmt.Sprintf("runtime-endpoint: %s\nimage-endpoint: %s\ntimeout: 60\n", endpoint, endpoint)), 0o644); err != nil {
+		n.Close()
+		return nil, err
+	}
+	client, err := containerd.New(d.Address, containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	defer client.Close()
+	if err := ImportImages(ctx, client, d.Dir, opts.ImageNames); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close removes every pod left, stops containerd, kills what it left,
+// unmounts, and deletes the CNI bridge and the node's directory.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if n.Daemon.Pid() != 0 {
+		n.Crictl(ctx, "rmp", "-fa")
+	}
+	err := n.Daemon.Close()
+	if n.Net != nil {
+		n.Net.remove()
+	}
+	return err
+}
+
+// FindCrictl returns $CRICTL, else the module's bin/crictl (`make setup`
+// installs it there), else crictl from PATH.
+func FindCrictl() (string, error) {
+	if p := os.Getenv("CRICTL"); p != "" {
+		return p, nil
+	}
+	if root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/google/gvisor-containerd-shim").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(root)), "bin", "crictl")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("crictl")
+	if err != nil {
+		return "", fmt.Errorf("%w: crictl not found: `make setup` installs cri-tools v1.37.0's crictl into bin/", ErrMissing)
+	}
+	return p, nil
+}
+
+// Crictl runs crictl against the node and returns its stdout; an error
+// carries its stderr.
+func (n *Node) Crictl(ctx context.Context, args ...string) ([]byte, error) {
+	stdout, stderr, err := n.CrictlOutput(ctx, args...)
+	if err != nil {
+		return stdout, fmt.Errorf("crictl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr))
+	}
+	return stdout, nil
+}
+
+// CrictlOutput runs crictl and returns both streams apart; err is an
+// *exec.ExitError when crictl ran and exited non-zero.
+func (n *Node) CrictlOutput(ctx context.Context, args ...string) (stdout, stderr []byte, err error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, n.crictl, append([]string{"--config", n.crictlConfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.Bytes(), errOut.Bytes(), err
+}
+
+// CrictlJSON runs the crictl subcommand args[0] with -o json and decodes
+// its output into v.
+func (n *Node) CrictlJSON(ctx context.Context, v any, args ...string) error {
+	out, err := n.Crictl(ctx, append([]string{args[0], "-o", "json"}, args[1:]...)...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("crictl %s: decode: %w: %.200s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+var podSeq atomic.Int64
+
+// Pod is a pod sandbox started through CRI.
+type Pod struct {
+	ID      string
+	Name    string
+	Handler string
+	// ConfigPath is its PodSandboxConfig, which crictl create needs again.
+	ConfigPath string
+	node       *Node
+}
+
+// Mount is a hostPath volume.
+type Mount struct {
+	HostPath, ContainerPath string
+}
+
+// Container describes an app container of a pod.
+type Container struct {
+	Name    string
+	Command []string
+	Mounts  []Mount
+}
+
+// RunPod starts a pod sandbox with handler. Each container gets its own
+// PID namespace (kubelet's default; this runsc crashes with a pod-wide one).
+func (n *Node) RunPod(ctx context.Context, handler, name string) (*Pod, error) {
+	uid := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), podSeq.Add(1))
+	dir := filepath.Join(n.Daemon.Dir, "pods", uid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cfg := map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "cri-test", "uid": uid},
+		"log_directory": dir,
+		"linux": map[string]any{
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}},
+		},
+	}
+	path := filepath.Join(dir, "pod.json")
+	if err := writeJSON(path, cfg); err != nil {
+		return nil, err
+	}
+	out, err := n.Crictl(ctx, "runp", "--runtime", handler, path)
+	if err != nil {
+		return nil, err
+	}
+	return &Pod{ID: strings.TrimSpace(string(out)), Name: name, Handler: handler, ConfigPath: path, node: n}, nil
+}
+
+// Create creates a container in the pod from the busybox image.
+func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
+	var mounts []map[string]any
+	for _, m := range c.Mounts {
+		mounts = append(mounts, map[string]any{"host_path": m.HostPath, "container_path": m.ContainerPath})
+	}
+	cfg := map[string]any{
+		"metadata": map[string]any{"name": c.Name},
+		"image":    map[string]any{"image": BusyboxImage},
+		"command":  c.Command,
+		"log_path": c.Name + ".log",
+		"mounts":   mounts,
+		"linux": map[string]any{
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}},
+		},
+	}
+	path := filepath.Join(filepath.Dir(p.ConfigPath), c.Name+".json")
+	if err := writeJSON(path, cfg); err != nil {
+		return "", err
+	}
+	out, err := p.node.Crictl(ctx, "create", p.ID, path, p.ConfigPath)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Run creates and starts a container in the pod.
+func (p *Pod) Run(ctx context.Context, c Container) (string, error) {
+	id, err := p.Create(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if _, err := p.node.Crictl(ctx, "start", id); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+// Remove stops and removes the pod and its containers.
+func (p *Pod) Remove(ctx context.Context) error {
+	if _, err := p.node.Crictl(ctx, "stopp", p.ID); err != nil {
+		return err
+	}
+	_, err := p.node.Crictl(ctx, "rmp", p.ID)
+	return err
+}
+
+// PodInspect is the part of `crictl inspectp -o json` the harness reads.
+type PodInspect struct {
+	Status struct {
+		ID      string `json:"id"`
+		State   string `json:"state"`
+		Network struct {
+			IP string `json:"ip"`
+		} `json:"network"`
+	} `json:"status"`
+	Info struct {
+		Pid         int `json:"pid"`
+		RuntimeSpec struct {
+			Linux struct {
+				Namespaces []struct {
+					Type string `json:"type"`
+					Path string `json:"path"`
+				} `json:"namespaces"`
+			} `json:"linux"`
+		} `json:"runtimeSpec"`
+	} `json:"info"`
+}
+
+// Inspect returns the pod's status and info.
+func (p *Pod) Inspect(ctx context.Context) (PodInspect, error) {
+	var pi PodInspect
+	err := p.node.CrictlJSON(ctx, &pi, "inspectp", p.ID)
+	return pi, err
+}
+
+// IP is the pod's address on the node's CNI network.
+func (p *Pod) IP(ctx context.Context) (net.IP, error) {
+	pi, err := p.Inspect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ip := net.ParseIP(pi.Status.Network.IP)
+	if ip == nil || !p.node.Net.Contains(ip) {
+		return nil, fmt.Errorf("pod %s: IP %q is not on the test network %s", p.ID, pi.Status.Network.IP, p.node.Net.Subnet)
+	}
+	return ip, nil
+}
+
+// ContainerStatus is the part of `crictl inspect -o json` the harness reads.
+type ContainerStatus struct {
+	State    string `json:"state"`
+	ExitCode int32  `json:"exitCode"`
+	Reason   string `json:"reason"`
+	LogPath  string `json:"logPath"`
+}
+
+// Status returns a container's CRI status.
+func (n *Node) Status(ctx context.Context, id string) (ContainerStatus, error) {
+	var v struct {
+		Status ContainerStatus `json:"status"`
+	}
+	err := n.CrictlJSON(ctx, &v, "inspect", id)
+	return v.Status, err
+}
+
+// WaitExited polls until CRI shows the container EXITED and returns its
+// status; ctx bounds the wait.
+func (n *Node) WaitExited(ctx context.Context, id string) (ContainerStatus, error) {
+	for {
+		st, err := n.Status(ctx, id)
+		if err == nil && st.State == "CONTAINER_EXITED" {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("container %s still %s (%v): %w", id, st.State, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
