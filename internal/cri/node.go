@@ -133,6 +133,7 @@ func (n *Node) Close() error {
 		n.Crictl(ctx, "rmp", "-fa")
 	}
 	err := n.Daemon.Close()
+	removeCgroupParents()
 	if n.Net != nil {
 		n.Net.remove()
 	}

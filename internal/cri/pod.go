@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,7 +40,10 @@ type Container struct {
 // RunPod starts a pod sandbox with handler. Each container gets its own
 // PID namespace (kubelet's default; this runsc crashes with a pod-wide one).
 func (n *Node) RunPod(ctx context.Context, handler, name string) (*Pod, error) {
-	uid := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), podSeq.Add(1))
+	seq := podSeq.Add(1)
+	uid := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), seq)
+	// kubelet gives every pod a cgroup parent; CRI's pod stats read it.
+	cgroupParent := fmt.Sprintf("/%s%d", cgroupPrefix(), seq)
 	dir := filepath.Join(n.Daemon.Dir, "pods", uid)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -48,6 +52,7 @@ func (n *Node) RunPod(ctx context.Context, handler, name string) (*Pod, error) {
 		"metadata":      map[string]any{"name": name, "namespace": "cri-test", "uid": uid},
 		"log_directory": dir,
 		"linux": map[string]any{
+			"cgroup_parent":    cgroupParent,
 			"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}},
 		},
 	}
@@ -108,6 +113,29 @@ func (p *Pod) Remove(ctx context.Context) error {
 	}
 	_, err := p.node.Crictl(ctx, "rmp", p.ID)
 	return err
+}
+
+// cgroupPrefix names this process's pods' cgroup parents; Node.Close
+// removes what is left of them.
+func cgroupPrefix() string { return fmt.Sprintf("cri-test-%d-", os.Getpid()) }
+
+// removeCgroupParents removes the pods' cgroup parents, in every v1
+// hierarchy and the unified one: the runtimes remove only their own.
+func removeCgroupParents() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupPrefix() + "*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/" + cgroupPrefix() + "*")
+	for _, top := range append(dirs, more...) {
+		var tree []string
+		filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				tree = append(tree, path)
+			}
+			return nil
+		})
+		for i := len(tree) - 1; i >= 0; i-- { // deepest first
+			os.Remove(tree[i])
+		}
+	}
 }
 
 // PodInspect is the part of `crictl inspectp -o json` the harness reads.
