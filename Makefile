@@ -5,6 +5,8 @@ SHIM := $(BIN)/gvisor-containerd-shim
 # Debian packages the tests and the demo use as real peers (one list: add
 # new ones here). containernetworking-plugins: the CNI plugins of CRI pods.
 PACKAGES := containerd runc runsc busybox-static containernetworking-plugins
+# The CRI tests drive containerd with crictl; make critest runs critest.
+CRI_TOOLS := sigs.k8s.io/cri-tools@v1.37.0
 TEST_FLAGS ?= -count=1 -timeout 40m
 
 .PHONY: all build setup test bench bench-tool reliability clean
@@ -29,6 +31,7 @@ setup:
 	fi
 	$(GO) mod download
 	cd cmd/publish-bench && $(GO) mod download
+	@test -x $(BIN)/crictl || GOBIN=$(CURDIR)/$(BIN) $(GO) install $(subst @,/cmd/crictl@,$(CRI_TOOLS))
 
 # The bench tool is its own module (its plotting library stays out of the
 # shim); its tests include a smoke run of every path against a real daemon.
