@@ -56,10 +56,13 @@ func buildShim() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/gvisor-containerd-shim", "github.com/google/gvisor-containerd-shim/cmd/gvisor-containerd-shim")
+	// Through make build, as internal/containerdtest.BuildShim: the
+	// flags of the binary that ships.
+	cmd := exec.Command("make", "-s", "build", "SHIM="+dir+"/gvisor-containerd-shim")
+	cmd.Dir = "../.."
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("go build the shim: %v\n%s", err, b)
+		return "", fmt.Errorf("make build: %v\n%s", err, b)
 	}
 	return dir, nil
 }

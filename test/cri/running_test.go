@@ -75,16 +75,25 @@ func TestLogsOfRunningContainerGrowAcrossContainerdRestart(t *testing.T) {
 	})
 }
 
-// exitCode is the exit code of a command that ran, or -1 with the error.
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
+// crictl v1.37 exits 1 when the command fails and names its exit code in
+// its error message.
+var crictlExitCode = regexp.MustCompile(`(?:exited with|terminated with exit code) (\d+)`)
+
+// execExitCode is the exit code of the command crictl exec ran, or -1.
+func execExitCode(err error, stderr []byte) int {
 	if err == nil {
 		return 0
 	}
-	return -1
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1
+	}
+	m := crictlExitCode.FindSubmatch(stderr)
+	if m == nil {
+		return -1
+	}
+	code, _ := strconv.Atoi(string(m[1]))
+	return code
 }
 
 // exec -s (ExecSync) and streaming exec (through the CRI stream server)
@@ -97,8 +106,9 @@ func TestExecSyncAndStreamingExitCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// crictl prints an ExecSync's stderr after its stdout, both on
-		// stdout; a streaming exec's go to crictl's stdout and stderr.
+		// crictl prints a successful ExecSync's stderr after its stdout,
+		// both on stdout, and a failed one's stderr in its error; a
+		// streaming exec's go to crictl's stdout and stderr.
 		for _, tc := range []struct {
 			name      string
 			args      []string
@@ -110,8 +120,14 @@ func TestExecSyncAndStreamingExitCodes(t *testing.T) {
 			for _, code := range []int{0, 7} {
 				args := append(tc.args, "sh", "-c", fmt.Sprintf("echo %s-out; echo %s-err >&2; exit %d", tc.name, tc.name, code))
 				stdout, stderr, err := n.CrictlOutput(ctx, args...)
-				if got := exitCode(err); got != code {
-					t.Errorf("%s exec, exit %d: crictl exited %d (%v), stderr %q", tc.name, code, got, err, stderr)
+				if got := execExitCode(err, stderr); got != code {
+					t.Errorf("%s exec, exit %d: the command's exit code is %d (crictl: %v), stderr %q", tc.name, code, got, err, stderr)
+				}
+				if code != 0 {
+					if !strings.Contains(string(stderr), tc.name+"-err") {
+						t.Errorf("%s exec, exit %d: stderr %q, want %s-err", tc.name, code, stderr, tc.name)
+					}
+					continue
 				}
 				if !strings.Contains(string(stdout), tc.name+"-out") || !strings.Contains(string(tc.errStream(stdout, stderr)), tc.name+"-err") {
 					t.Errorf("%s exec, exit %d: stdout %q, stderr %q; want %s-out and %s-err", tc.name, code, stdout, stderr, tc.name, tc.name)
