@@ -68,7 +68,7 @@ func (r *fifoReader) readLines(n int) string {
 		}
 	case <-time.After(readerTimeout):
 		r.rc.Close()
-		r.t.Fatalf("no more output after %d bytes within %v: the shim stopped copying", len(r.buf), readerTimeout)
+		r.t.Fatalf("output stopped before the end within %v: the shim stopped copying", readerTimeout)
 	}
 	r.rc.Close()
 	return string(r.buf)
