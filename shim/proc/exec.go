@@ -37,7 +37,7 @@ type Exec struct {
 	state execState
 
 	id     string
-	parent *Init
+	parent Container
 	spec   specs.Process
 	io     *processIO
 	// pid is the process's pid inside the sandbox; waiterPid the host pid
@@ -52,18 +52,18 @@ var _ Process = (*Exec)(nil)
 // NewExec prepares an exec in the created state and its stdio (as
 // containerd-shim, a binary:// logging driver of an exec gets the exec id
 // as CONTAINER_ID); Start runs it. ioUID and ioGID own the stdio pipes.
-func NewExec(ctx context.Context, parent *Init, cfg ExecConfig, ioUID, ioGID int) (*Exec, error) {
+func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID int) (*Exec, error) {
 	if cfg.Spec.Terminal != cfg.Stdio.Terminal {
 		return nil, fmt.Errorf("exec %s: process terminal %v but stdio terminal %v: %w",
 			cfg.ID, cfg.Spec.Terminal, cfg.Stdio.Terminal, errdefs.ErrInvalidArgument)
 	}
 	pio, err := newProcessIO(ctx, ioConfig{
 		ID:        cfg.ID,
-		Namespace: parent.namespace,
+		Namespace: parent.execTarget().namespace,
 		Stdio:     cfg.Stdio,
 		UID:       ioUID,
 		GID:       ioGID,
-		Monitor:   parent.runtime.ProcessMonitor(),
+		Monitor:   parent.execTarget().runtime.ProcessMonitor(),
 	})
 	if err != nil {
 		return nil, err
@@ -143,7 +143,8 @@ func (e *Exec) run(ctx context.Context) error {
 	if !e.parent.Running() {
 		return fmt.Errorf("exec %s: container is not running: %w", e.id, errdefs.ErrFailedPrecondition)
 	}
-	dir := e.parent.bundle
+	target := e.parent.execTarget()
+	rt, containerID, dir := target.runtime, target.id, target.dir
 	opts := &runsc.ExecOpts{
 		PidFile:         filepath.Join(dir, e.id+".pid"),
 		InternalPidFile: filepath.Join(dir, e.id+".internal.pid"),
@@ -158,7 +159,7 @@ func (e *Exec) run(ctx context.Context) error {
 		defer socket.Close()
 		opts.ConsoleSocket = socket
 	}
-	if err := e.parent.runtime.Exec(ctx, e.parent.id, e.spec, opts); err != nil {
+	if err := rt.Exec(ctx, containerID, e.spec, opts); err != nil {
 		return err
 	}
 	if socket != nil {
@@ -183,7 +184,8 @@ func (e *Exec) run(ctx context.Context) error {
 }
 
 func (e *Exec) kill(ctx context.Context, sig uint32) error {
-	return e.parent.runtime.Kill(ctx, e.parent.id, int(sig), false, e.pid)
+	target := e.parent.execTarget()
+	return target.runtime.Kill(ctx, target.id, int(sig), false, e.pid)
 }
 
 func (e *Exec) delete() {

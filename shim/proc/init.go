@@ -2,7 +2,6 @@ package proc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,32 +12,11 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/log"
-	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/pkg/stdio"
 	runc "github.com/containerd/go-runc"
-	"golang.org/x/sys/unix"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
 )
-
-// InitConfig describes the container Create makes.
-type InitConfig struct {
-	ID string
-	// Namespace is the container's containerd namespace (a logging
-	// driver's CONTAINER_NAMESPACE).
-	Namespace string
-	Bundle    string
-	// Mounts make up the rootfs, mounted at <Bundle>/rootfs; none when the
-	// spec points at a rootfs of its own.
-	Mounts       []mount.Mount
-	Stdio        stdio.Stdio
-	IoUID, IoGID int
-	// Checkpoint, when set, is the image the container is restored from
-	// (at Start) instead of being created.
-	Checkpoint string
-	Runtime    *runsc.Runsc
-}
 
 // initState is what the init process may do in one state.
 type initState interface {
@@ -52,7 +30,8 @@ type initState interface {
 	status() string
 }
 
-// Init is the container's init process (its sandbox).
+// Init is the init process of a container with a sandbox of its own: a
+// plain container or a pod's sandbox container.
 type Init struct {
 	mu    sync.Mutex
 	state initState
@@ -66,12 +45,12 @@ type Init struct {
 	exit                  exitState
 }
 
-var _ Process = (*Init)(nil)
+var _ Container = (*Init)(nil)
 
 // NewInit mounts the rootfs and creates the container (`runsc create`),
 // or prepares its restore from cfg.Checkpoint. On failure nothing is left
 // mounted or running.
-func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
+func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 	p := &Init{
 		id:         cfg.ID,
 		namespace:  cfg.Namespace,
@@ -83,17 +62,11 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
 		return nil, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	if len(cfg.Mounts) > 0 {
-		rootfs := filepath.Join(cfg.Bundle, "rootfs")
-		if err := os.MkdirAll(rootfs, 0o711); err != nil {
-			return nil, err
-		}
-		if err := mount.All(cfg.Mounts, rootfs); err != nil {
-			mount.UnmountAll(rootfs, 0)
-			return nil, fmt.Errorf("mounting rootfs: %w", err)
-		}
-		p.rootfs = rootfs
+	rootfs, err := mountRootfs(cfg.Bundle, cfg.Mounts)
+	if err != nil {
+		return nil, err
 	}
+	p.rootfs = rootfs
 	defer func() {
 		if retErr != nil {
 			p.cleanup(ctx)
@@ -127,7 +100,7 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 // runCreate runs create or restore with the process's stdio or terminal,
 // then connects them to containerd's fifos and reads the pid.
 func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) error {
-	pidFile := filepath.Join(p.bundle, "init.pid")
+	pidFile := bundlePidFile(p.bundle)
 	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO()}
 	var socket *runc.Socket
 	if p.io.stdio.Terminal {
@@ -180,12 +153,8 @@ func (p *Init) cleanup(ctx context.Context) {
 	if p.io != nil {
 		p.io.close()
 	}
-	if p.rootfs != "" {
-		if err := mount.UnmountAll(p.rootfs, unix.MNT_DETACH); err != nil {
-			log.G(ctx).WithError(err).Warn("unmounting rootfs")
-		}
-		p.rootfs = ""
-	}
+	unmountRootfs(ctx, p.rootfs)
+	p.rootfs = ""
 }
 
 func (p *Init) ID() string { return p.id }
@@ -279,9 +248,20 @@ func (p *Init) Running() bool {
 	return p.state.status() == "running"
 }
 
-// Ps lists the pids inside the sandbox.
+// Ps lists the pids inside the sandbox; none once the sandbox exited
+// (runsc ps refuses a stopped container).
 func (p *Init) Ps(ctx context.Context) ([]int, error) {
+	p.mu.Lock()
+	st := p.state.status()
+	p.mu.Unlock()
+	if st == "stopped" || st == "deleted" {
+		return nil, nil
+	}
 	return p.runtime.Ps(ctx, p.id)
+}
+
+func (p *Init) execTarget() execTarget {
+	return execTarget{runtime: p.runtime, id: p.id, namespace: p.namespace, dir: p.bundle}
 }
 
 func (p *Init) kill(ctx context.Context, sig uint32, all bool) error {
@@ -289,11 +269,7 @@ func (p *Init) kill(ctx context.Context, sig uint32, all bool) error {
 }
 
 func (p *Init) delete(ctx context.Context) error {
-	err := p.runtime.Delete(ctx, p.id, true)
-	var rerr *runsc.Error
-	if errors.As(err, &rerr) && strings.Contains(rerr.Msg, "does not exist") {
-		err = nil // a container that never made it into runsc's state
-	}
+	err := deleteFromRunsc(ctx, p.runtime, p.id)
 	p.cleanup(ctx)
 	return err
 }

@@ -1,5 +1,6 @@
 // Package proc holds the state machines of the shim's processes: the
-// container's init process and the processes exec'd into it. Each state
+// container's init process (a sandbox of its own), an app container of a
+// pod (in its pod's sandbox), and the processes exec'd into either. Each state
 // (created, running, paused, stopped, deleted, ...) lives in a small type of
 // its own that allows only the operations valid in that state; the
 // operations themselves call runsc through package runsc.
@@ -15,12 +16,14 @@ import (
 	"github.com/containerd/containerd/pkg/stdio"
 )
 
-// Process is a process of the container: its init or an exec.
+// Process is a process of the container: its init, an app container of a
+// pod, or an exec.
 type Process interface {
 	// ID is the container id for the init, the exec id otherwise.
 	ID() string
-	// Pid is the pid containerd sees: the sandbox's host pid for the init,
-	// the pid inside the sandbox for an exec.
+	// Pid is the pid containerd sees: the sandbox's host pid for the init
+	// and for an app container (its pod's sandbox), the pid inside the
+	// sandbox for an exec.
 	Pid() int
 	// ExitStatus and ExitedAt are valid once the process has exited.
 	ExitStatus() int
@@ -34,11 +37,9 @@ type Process interface {
 	Start(ctx context.Context) error
 	Delete(ctx context.Context) error
 	Kill(ctx context.Context, sig uint32, all bool) error
-	// SetExited records the exit; the service calls it when the reaper
-	// reports ExitPid's exit.
+	// SetExited records the exit; the service calls it when it learns of
+	// the exit (from the reaper, or from `runsc wait` for an App).
 	SetExited(status int)
-	// ExitPid is the host pid whose exit is this process's exit.
-	ExitPid() int
 	// CloseStdin closes the process's stdin.
 	CloseStdin() error
 }

@@ -22,7 +22,7 @@ func newRestoringInit(t *testing.T) *Init {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewInit(context.Background(), InitConfig{
+	p, err := NewInit(context.Background(), ContainerConfig{
 		ID:         "c",
 		Bundle:     bundle,
 		Checkpoint: t.TempDir(),

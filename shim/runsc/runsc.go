@@ -250,10 +250,61 @@ func (r *Runsc) Restore(ctx context.Context, id, bundle, imagePath string, opts 
 	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
 }
 
-// Start runs `runsc start`.
+// Start runs `runsc start` of a sandbox's root container.
 func (r *Runsc) Start(ctx context.Context, id string) error {
 	_, err := r.run(r.command(ctx, "start", id), nil)
 	return err
+}
+
+// StartApp runs `runsc start` of an app container of a pod: runsc hands
+// the container the stdio of its start command, rio or /dev/null (never a
+// capture pipe, which the container would hold open).
+func (r *Runsc) StartApp(ctx context.Context, id string, rio runc.IO) error {
+	return r.runDetaching(r.command(ctx, "start", id), rio)
+}
+
+// State is what `runsc state` reports of a container.
+type State struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // created, running, paused or stopped
+	Pid    int    `json:"pid"`    // the sandbox's host pid; -1 once stopped
+}
+
+// State runs `runsc state`.
+func (r *Runsc) State(ctx context.Context, id string) (*State, error) {
+	out, err := r.run(r.command(ctx, "state", id), nil)
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("runsc state: unexpected output %q: %w", out, err)
+	}
+	return &st, nil
+}
+
+// Wait runs `runsc wait` and returns the container's exit status (128+n
+// after signal n). It blocks until the container's init exits; runsc
+// refuses it before the container started.
+func (r *Runsc) Wait(ctx context.Context, id string) (int, error) {
+	out, err := r.run(r.command(ctx, "wait", id), nil)
+	if err != nil {
+		return 0, err
+	}
+	var res struct {
+		ExitStatus *int `json:"exitStatus"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.ExitStatus == nil {
+		return 0, fmt.Errorf("runsc wait: unexpected output %q", out)
+	}
+	return *res.ExitStatus, nil
+}
+
+// IsNotExist reports whether err is runsc saying the container does not
+// exist (in its state directory).
+func IsNotExist(err error) bool {
+	var rerr *Error
+	return errors.As(err, &rerr) && strings.Contains(rerr.Msg, "does not exist")
 }
 
 // ExecOpts are the options of Exec.
@@ -300,6 +351,12 @@ func (r *Runsc) Kill(ctx context.Context, id string, sig int, all bool, pid int)
 		args = append(args, "--pid", strconv.Itoa(pid))
 	}
 	_, err := r.run(r.command(ctx, append(args, id, strconv.Itoa(sig))...), nil)
+	var rerr *Error
+	if errors.As(err, &rerr) && strings.Contains(rerr.Msg, "no such process") {
+		// The process already exited: containerd (and CRI's stop) treat a
+		// NotFound kill as done and wait for the exit.
+		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
+	}
 	return err
 }
 

@@ -13,6 +13,13 @@ import (
 // an exec can exit (and be reaped) before its Start reads runsc's pid file.
 const earlyExitTTL = time.Minute
 
+// reapedProcess is a process whose exit is the exit of a child of the
+// shim: ExitPid is that child's host pid.
+type reapedProcess interface {
+	proc.Process
+	ExitPid() int
+}
+
 // exitTracker matches the reaper's exits to the processes they end: the
 // sandbox's pid for the init, the `runsc exec` waiter's pid for an exec.
 type exitTracker struct {
@@ -33,7 +40,7 @@ func newExitTracker(onExit func(proc.Process, runc.Exit)) *exitTracker {
 // watch reports p's exit to onExit, also when it already happened after
 // since (when the command that made p started: an earlier exit of the same
 // pid belongs to a process that had that pid before).
-func (t *exitTracker) watch(p proc.Process, since time.Time) {
+func (t *exitTracker) watch(p reapedProcess, since time.Time) {
 	pid := p.ExitPid()
 	t.mu.Lock()
 	e, exited := t.early[pid]

@@ -65,7 +65,7 @@ type Service struct {
 	pub Publisher
 
 	mu     sync.Mutex
-	init   *proc.Init
+	init   proc.Container
 	bundle string
 	execs  map[string]*proc.Exec
 	ioUID  int
@@ -139,7 +139,7 @@ func (s *Service) bundleDir() string {
 
 var errNotCreated = fmt.Errorf("container must be created first: %w", errdefs.ErrFailedPrecondition)
 
-func (s *Service) initProcess() (*proc.Init, error) {
+func (s *Service) initProcess() (proc.Container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.init == nil {
@@ -197,8 +197,7 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 		root = filepath.Join(s.cfg.RuntimeRoot, s.cfg.Namespace)
 	}
 	rt := runsc.New(r.Runtime, root, filepath.Join(r.Bundle, "log.json"), r.ID, s.cfg.RunscConfig)
-	started := time.Now()
-	p, err := proc.NewInit(ctx, proc.InitConfig{
+	cfg := proc.ContainerConfig{
 		ID:         r.ID,
 		Namespace:  s.cfg.Namespace,
 		Bundle:     r.Bundle,
@@ -208,18 +207,35 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 		IoGID:      int(opts.IoGid),
 		Checkpoint: r.Checkpoint,
 		Runtime:    rt,
-	})
+	}
+	app, err := proc.IsAppContainer(r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	var p proc.Container
+	if app {
+		// Its exit comes from `runsc wait`: the pid runsc reports is the
+		// pod's sandbox, another shim's child.
+		p, err = proc.NewApp(ctx, cfg, func(p proc.Process, status int) {
+			s.processExited(p, runc.Exit{Status: status, Timestamp: time.Now()})
+		})
+	} else {
+		started := time.Now()
+		var ip *proc.Init
+		if ip, err = proc.NewInit(ctx, cfg); err == nil && r.Checkpoint == "" {
+			s.exits.watch(ip, started)
+		}
+		p = ip
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.init, s.bundle, s.ioUID, s.ioGID = p, r.Bundle, int(opts.IoUid), int(opts.IoGid)
-	if r.Checkpoint == "" {
-		s.exits.watch(p, started)
-	}
 	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
 
-// Start starts the init (or restores it) or an exec.
+// Start starts the container (an init, restored if it came from a
+// checkpoint, or an app container) or an exec.
 func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimapi.StartResponse, retErr error) {
 	defer toGRPC(&retErr)
 	p, err := s.process(r.ID)
@@ -234,8 +250,11 @@ func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimap
 	if err := p.Start(ctx); err != nil {
 		return nil, err
 	}
-	if _, isExec := p.(*proc.Exec); isExec || restoring {
-		s.exits.watch(p, started)
+	// An app container's start begins its own `runsc wait`.
+	if e, isExec := p.(*proc.Exec); isExec {
+		s.exits.watch(e, started)
+	} else if restoring {
+		s.exits.watch(p.(*proc.Init), started)
 	}
 	return &shimapi.StartResponse{ID: p.ID(), Pid: uint32(p.Pid())}, nil
 }

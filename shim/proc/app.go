@@ -1,0 +1,371 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/containerd/console"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/log"
+	"github.com/containerd/containerd/pkg/stdio"
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+
+	"github.com/google/gvisor-containerd-shim/shim/runsc"
+)
+
+// ExitStatusSandboxGone is the exit status reported for an app container
+// whose pod sandbox died under it (killed, OOM-killed, or deleted by the
+// pod's sandbox shim): 128+SIGKILL, what the container's processes died of.
+const ExitStatusSandboxGone = 128 + int(unix.SIGKILL)
+
+// stoppedGrace bounds how long Status waits for the exit of a container
+// runsc already reports stopped.
+const stoppedGrace = 2 * time.Second
+
+// Waits for an app container's exit are retried with this backoff while
+// runsc still reports the container running.
+const (
+	waitRetryMin = 100 * time.Millisecond
+	waitRetryMax = 5 * time.Second
+	// stateRetries bounds how often a failing `runsc state` is retried
+	// before the sandbox counts as gone.
+	stateRetries = 10
+)
+
+// ExitFunc is told of a process's exit, once; it records it (SetExited)
+// and publishes it.
+type ExitFunc func(p Process, status int)
+
+// appState is what an app container may do in one state.
+type appState interface {
+	start(ctx context.Context) error
+	delete(ctx context.Context) error
+	kill(ctx context.Context, sig uint32, all bool) error
+	setExited(status int)
+	status() string
+}
+
+// App is an app container of a pod: runsc runs it inside the pod's
+// sandbox, which another shim (the sandbox container's) owns. The pid
+// runsc reports for it is the sandbox's, so its exit cannot come from the
+// reaper: it comes from `runsc wait`, and it is signalled only through
+// runsc.
+type App struct {
+	mu    sync.Mutex
+	state appState
+
+	id, namespace, bundle string
+	rootfs                string
+	runtime               *runsc.Runsc
+	io                    *processIO
+	pid                   int
+	exit                  exitState
+
+	onExit   ExitFunc
+	reported sync.Once
+	// pendingExit is an exit a state decided on under mu (a created
+	// container killed or deleted); it is reported once mu is released,
+	// because onExit calls back into SetExited.
+	pendingExit *int
+	// stopWait ends the `runsc wait` loop when the shim deletes the
+	// container.
+	stopWait context.CancelFunc
+}
+
+var _ Container = (*App)(nil)
+
+// NewApp mounts the rootfs and creates the app container in its pod's
+// sandbox (`runsc create`). Its stdio is connected at Start: runsc gives an
+// app container the stdio of `runsc start`. A terminal is the exception:
+// runsc takes it from create's console socket. onExit is told of the exit.
+func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, retErr error) {
+	if cfg.Checkpoint != "" {
+		return nil, fmt.Errorf("restoring an app container of a pod from a checkpoint: runsc checkpoints whole sandboxes: %w", errdefs.ErrNotImplemented)
+	}
+	if onExit == nil {
+		return nil, fmt.Errorf("app container %s: no exit handler: %w", cfg.ID, errdefs.ErrInvalidArgument)
+	}
+	a := &App{
+		id:        cfg.ID,
+		namespace: cfg.Namespace,
+		bundle:    cfg.Bundle,
+		runtime:   cfg.Runtime,
+		exit:      newExitState(),
+		onExit:    onExit,
+		stopWait:  func() {},
+	}
+	rootfs, err := mountRootfs(cfg.Bundle, cfg.Mounts)
+	if err != nil {
+		return nil, err
+	}
+	a.rootfs = rootfs
+	defer func() {
+		if retErr != nil {
+			a.cleanup(ctx)
+		}
+	}()
+	if a.io, err = newProcessIO(ctx, ioConfig{
+		ID:        cfg.ID,
+		Namespace: cfg.Namespace,
+		Stdio:     cfg.Stdio,
+		UID:       cfg.IoUID,
+		GID:       cfg.IoGID,
+		Monitor:   cfg.Runtime.ProcessMonitor(),
+	}); err != nil {
+		return nil, err
+	}
+	pidFile := bundlePidFile(cfg.Bundle)
+	opts := &runsc.CreateOpts{PidFile: pidFile}
+	var socket *runc.Socket
+	if cfg.Stdio.Terminal {
+		if socket, err = runc.NewTempConsoleSocket(); err != nil {
+			return nil, fmt.Errorf("creating console socket: %w", err)
+		}
+		defer socket.Close()
+		opts.ConsoleSocket = socket
+	}
+	if err := a.runtime.Create(ctx, a.id, a.bundle, opts); err != nil {
+		// runsc may have started the container's gofer before failing.
+		deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
+		return nil, err
+	}
+	if socket != nil {
+		c, err := socket.ReceiveMaster()
+		if err != nil {
+			deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
+			return nil, fmt.Errorf("receiving the terminal from runsc: %w", err)
+		}
+		if err := a.io.copyConsole(ctx, c); err != nil {
+			deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
+			return nil, err
+		}
+	}
+	if a.pid, err = readPidFile(pidFile); err != nil {
+		deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
+		return nil, err
+	}
+	a.state = &appCreatedState{a: a}
+	return a, nil
+}
+
+func (a *App) ID() string { return a.id }
+
+// Pid is the pod sandbox's host pid, what runsc reports for the container:
+// containerd's v1 runtime loads that process's cgroup for the task's
+// stats. The shim never signals it.
+func (a *App) Pid() int { return a.pid }
+
+func (a *App) ExitStatus() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.exit.status
+}
+
+func (a *App) ExitedAt() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.exit.exitedAt
+}
+
+func (a *App) Stdio() stdio.Stdio { return a.io.stdio }
+
+func (a *App) Exited() <-chan struct{} { return a.exit.waitBlock }
+
+func (a *App) Resize(ws console.WinSize) error { return a.io.resize(ws) }
+
+func (a *App) CloseStdin() error { return a.io.closeStdin() }
+
+// Status is runsc's view of the container while the shim's says it is
+// created or running, so a container that died with its sandbox reads
+// stopped even before its exit is reported.
+func (a *App) Status(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	st := a.state.status()
+	a.mu.Unlock()
+	if st != "created" && st != "running" {
+		return st, nil
+	}
+	rs, err := a.runtime.State(ctx, a.id)
+	gone := runsc.IsNotExist(err) || (err == nil && rs.Status == "stopped")
+	if err != nil && !gone {
+		return "", err
+	}
+	if !gone {
+		return rs.Status, nil
+	}
+	if st == "created" {
+		// Nothing waits for a container that never started: it ends here.
+		a.transition(func() error { return a.state.kill(ctx, uint32(unix.SIGKILL), false) })
+		return "stopped", nil
+	}
+	// `runsc wait` is about to report the exit; let State carry it.
+	select {
+	case <-a.Exited():
+	case <-time.After(stoppedGrace):
+	case <-ctx.Done():
+	}
+	return "stopped", nil
+}
+
+func (a *App) Start(ctx context.Context) error {
+	return a.transition(func() error { return a.state.start(ctx) })
+}
+
+func (a *App) Delete(ctx context.Context) error {
+	return a.transition(func() error { return a.state.delete(ctx) })
+}
+
+func (a *App) Kill(ctx context.Context, sig uint32, all bool) error {
+	return a.transition(func() error { return a.state.kill(ctx, sig, all) })
+}
+
+// transition runs op on the current state under the lock, then reports
+// the exit op decided on, if any.
+func (a *App) transition(op func() error) error {
+	a.mu.Lock()
+	err := op()
+	exit := a.pendingExit
+	a.pendingExit = nil
+	a.mu.Unlock()
+	if exit != nil {
+		a.reportExit(*exit)
+	}
+	return err
+}
+
+// endWithoutRunning records that a created container will never run,
+// having died of a signal; the caller holds mu.
+func (a *App) endWithoutRunning(sig uint32) {
+	status := 128 + int(sig)
+	a.pendingExit = &status
+	a.state = &appStoppedState{a: a}
+}
+
+// reportExit tells onExit of the container's exit, once.
+func (a *App) reportExit(status int) {
+	a.reported.Do(func() { a.onExit(a, status) })
+}
+
+func (a *App) SetExited(status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.state.setExited(status)
+	a.exit.set(status)
+}
+
+// Pause is refused: runsc pauses the whole sandbox (its kernel) whichever
+// of the pod's containers it is asked to pause.
+func (a *App) Pause(context.Context) error {
+	return fmt.Errorf("pausing an app container of a pod: runsc would pause the whole pod sandbox: %w", errdefs.ErrNotImplemented)
+}
+
+func (a *App) Resume(context.Context) error {
+	return fmt.Errorf("resuming an app container of a pod: runsc pauses and resumes only whole pod sandboxes: %w", errdefs.ErrNotImplemented)
+}
+
+func (a *App) Checkpoint(context.Context, string) error {
+	return fmt.Errorf("checkpointing an app container of a pod: runsc checkpoints whole sandboxes: %w", errdefs.ErrNotImplemented)
+}
+
+func (a *App) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.status() == "running"
+}
+
+// Ps lists the container's pids inside the sandbox; none unless it runs
+// (runsc ps refuses a stopped container).
+func (a *App) Ps(ctx context.Context) ([]int, error) {
+	if !a.Running() {
+		return nil, nil
+	}
+	pids, err := a.runtime.Ps(ctx, a.id)
+	if err != nil {
+		if st, serr := a.Status(ctx); serr == nil && st == "stopped" {
+			return nil, nil // it exited meanwhile
+		}
+		return nil, err
+	}
+	return pids, nil
+}
+
+func (a *App) execTarget() execTarget {
+	return execTarget{runtime: a.runtime, id: a.id, namespace: a.namespace, dir: a.bundle}
+}
+
+// run starts the container with its stdio (`runsc start`) and its waiter.
+func (a *App) run(ctx context.Context) error {
+	if err := a.runtime.StartApp(ctx, a.id, a.io.IO()); err != nil {
+		return err
+	}
+	if err := a.io.copyPipes(ctx); err != nil {
+		// The container runs; its exit must still be seen.
+		log.G(ctx).WithError(err).Error("connecting the app container's stdio")
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	a.stopWait = cancel
+	go a.waitExit(log.WithLogger(wctx, log.G(ctx)))
+	return nil
+}
+
+// waitExit reports the container's exit from `runsc wait`. When the wait
+// fails — the pod's sandbox died, so nothing will ever exit normally — and
+// runsc no longer reports the container running, the exit is
+// ExitStatusSandboxGone; the exit is never dropped.
+func (a *App) waitExit(ctx context.Context) {
+	backoff := waitRetryMin
+	stateFailures := 0
+	for {
+		status, err := a.runtime.Wait(ctx, a.id)
+		if err == nil {
+			a.reportExit(status)
+			return
+		}
+		if ctx.Err() != nil {
+			return // deleted, or the shim stops
+		}
+		st, serr := a.runtime.State(ctx, a.id)
+		switch {
+		case serr == nil && st.Status != "stopped":
+			stateFailures = 0
+		case serr != nil && !runsc.IsNotExist(serr) && stateFailures < stateRetries:
+			stateFailures++
+		default:
+			log.G(ctx).WithError(err).WithField("id", a.id).Warn("app container's sandbox is gone; reporting it killed")
+			a.reportExit(ExitStatusSandboxGone)
+			return
+		}
+		log.G(ctx).WithError(err).WithField("id", a.id).Warn("runsc wait failed; the container still runs, waiting again")
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, waitRetryMax)
+	}
+}
+
+func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
+	return a.runtime.Kill(ctx, a.id, int(sig), all, 0)
+}
+
+// remove deletes the container from its sandbox (`runsc delete --force`,
+// which leaves the sandbox and the pod's other containers running) and
+// releases what the shim holds.
+func (a *App) remove(ctx context.Context) error {
+	a.stopWait()
+	err := deleteFromRunsc(ctx, a.runtime, a.id)
+	a.cleanup(ctx)
+	return err
+}
+
+func (a *App) cleanup(ctx context.Context) {
+	if a.io != nil {
+		a.io.close()
+	}
+	unmountRootfs(ctx, a.rootfs)
+	a.rootfs = ""
+}
