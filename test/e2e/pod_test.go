@@ -29,7 +29,8 @@ type pod struct {
 	e       *env
 	sandbox containerd.Container
 	task    containerd.Task
-	apps    []string // ids of the app containers
+	exitC   <-chan containerd.ExitStatus // the sandbox task's
+	apps    []string                     // ids of the app containers
 }
 
 func (e *env) newPod(t *testing.T, name string) *pod {
@@ -37,8 +38,8 @@ func (e *env) newPod(t *testing.T, name string) *pod {
 	c := e.container(t, name, oci.WithProcessArgs("/bin/sleep", "1000"), func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
 		return oci.WithAnnotations(map[string]string{annotationContainerType: "sandbox", annotationSandboxID: c.ID})(ctx, cl, c, s)
 	})
-	task, _ := e.start(t, c, cio.NullIO)
-	return &pod{e: e, sandbox: c, task: task}
+	task, exitC := e.start(t, c, cio.NullIO)
+	return &pod{e: e, sandbox: c, task: task, exitC: exitC}
 }
 
 // app creates an app container of the pod running args.
@@ -297,6 +298,7 @@ func TestPod(t *testing.T) {
 		if err := p.task.Kill(e.ctx, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill the pod sandbox: %v", err)
 		}
+		waitExit(t, p.exitC)
 		e.deleteTask(t, p.sandbox, p.task, 137)
 		p.requireNothingLeft(t)
 	})
@@ -339,11 +341,12 @@ func TestPodSandboxDies(t *testing.T) {
 			t.Errorf("%s: task status %s, want stopped", a.c.ID(), s)
 		}
 	}
-	// runsc reports a created container stopped once its sandbox is gone;
-	// State agrees, with the exit.
-	if s := taskStatus(t, e.ctx, createdTask); s != containerd.Stopped {
-		t.Errorf("created app: task status %s, want stopped", s)
-	}
+	// runsc reports a created container stopped once its sandbox is gone
+	// (and reaped: runsc takes a zombie for alive); State agrees, with
+	// the exit.
+	waitFor(t, "the created app to read stopped", func() bool {
+		return taskStatus(t, e.ctx, createdTask) == containerd.Stopped
+	})
 	if x := e.events.exitOf(t, created.ID(), created.ID()); x.ExitStatus != 137 {
 		t.Errorf("created app: TaskExit %+v, want status 137", x)
 	}
@@ -351,6 +354,7 @@ func TestPodSandboxDies(t *testing.T) {
 		e.deleteTask(t, a.c, a.task, 137)
 	}
 	e.deleteTask(t, created, createdTask, 137)
+	waitExit(t, p.exitC)
 	e.deleteTask(t, p.sandbox, p.task, 137)
 	p.requireNothingLeft(t)
 }

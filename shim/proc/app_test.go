@@ -1,0 +1,319 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/errdefs"
+	runc "github.com/containerd/go-runc"
+
+	"github.com/google/gvisor-containerd-shim/shim/runsc"
+)
+
+// fakeRunsc is a stand-in for runsc that behaves as runsc does for an app
+// container of a pod, with the pod's sandbox under the test's control:
+// `wait` blocks until the test writes an exit status (or kills the sandbox),
+// `kill` of a running container makes it exit with 128+signal, `kill` of a
+// created one fails as runsc's does. Every call is logged.
+const fakeRunscScript = `#!/bin/sh
+dir=%s
+echo "$*" >> $dir/calls
+while [ $# -gt 0 ]; do case "$1" in --root|--log|--log-format) shift 2;; --*) shift;; *) break;; esac; done
+cmd=$1; shift
+state() { cat $dir/state 2>/dev/null; }
+case $cmd in
+create)
+	while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo 4242 > "$2"; shift; done
+	echo created > $dir/state ;;
+start)
+	echo running > $dir/state ;;
+wait)
+	while [ ! -f $dir/exit ] && [ ! -f $dir/sandbox-gone ]; do sleep 0.01; done
+	if [ -f $dir/exit ]; then echo stopped > $dir/state; echo "{\"id\":\"$1\",\"exitStatus\":$(cat $dir/exit)}"; exit 0; fi
+	echo 'waiting on container: urpc method "containerManager.Wait" failed: EOF' >&2; exit 1 ;;
+state)
+	[ -f $dir/state ] || { echo "loading container: container \"$1\" does not exist" >&2; exit 1; }
+	st=$(state); [ -f $dir/sandbox-gone ] && st=stopped
+	echo "{\"id\":\"$1\",\"status\":\"$st\",\"pid\":4242}" ;;
+kill)
+	[ "$1" = --all ] && shift
+	case $(state) in
+	running) echo $((128 + $2)) > $dir/exit ;;
+	created) echo "cannot signal container \"$1\" in state created" >&2; exit 1 ;;
+	*) echo "signaling container: no such process" >&2; exit 1 ;;
+	esac ;;
+delete)
+	rm -f $dir/state ;;
+ps)
+	[ "$(state)" = running ] || { echo "cannot get processes of container in state stopped" >&2; exit 1; }
+	echo '[1,2]' ;;
+*)
+	echo "unexpected command $cmd" >&2; exit 1 ;;
+esac
+`
+
+type fakePod struct {
+	dir string
+	rt  *runsc.Runsc
+
+	mu    sync.Mutex
+	exits []int // what the App reported, in order
+}
+
+func newFakePod(t *testing.T) *fakePod {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "runsc")
+	if err := os.WriteFile(bin, []byte(fmt.Sprintf(fakeRunscScript, dir)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt := runsc.New(bin, filepath.Join(dir, "root"), "", "app", nil)
+	rt.Monitor = runc.Monitor // the test is no subreaper
+	return &fakePod{dir: dir, rt: rt}
+}
+
+// newApp creates an app container "app" in the fake pod.
+func (f *fakePod) newApp(t *testing.T) *App {
+	t.Helper()
+	bundle := t.TempDir()
+	a, err := NewApp(context.Background(), ContainerConfig{ID: "app", Namespace: "ns", Bundle: bundle, Runtime: f.rt},
+		func(p Process, status int) {
+			f.mu.Lock()
+			f.exits = append(f.exits, status)
+			f.mu.Unlock()
+			p.SetExited(status)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Pid() != 4242 {
+		t.Fatalf("pid %d, want the sandbox's from the pid file", a.Pid())
+	}
+	return a
+}
+
+func (f *fakePod) reported() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.exits...)
+}
+
+// calls returns the runsc subcommands run so far, without global flags.
+func (f *fakePod) calls(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.dir, "calls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if i := strings.Index(line, f.dir+"/root "); i >= 0 {
+			line = line[i+len(f.dir+"/root "):]
+		}
+		calls = append(calls, line)
+	}
+	return calls
+}
+
+func (f *fakePod) touch(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(f.dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitExited(t *testing.T, p Process) {
+	t.Helper()
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit reported within 10s")
+	}
+}
+
+func hasCall(calls []string, prefix string) bool {
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAppExitFromRunscWait(t *testing.T) {
+	ctx := context.Background()
+	f := newFakePod(t)
+	a := f.newApp(t)
+	if s := status(t, a); s != "created" {
+		t.Fatalf("status %q, want created", s)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(t, a); s != "running" {
+		t.Fatalf("status %q, want running", s)
+	}
+	if pids, err := a.Ps(ctx); err != nil || len(pids) != 2 {
+		t.Fatalf("Ps: %v, %v", pids, err)
+	}
+	if err := a.Delete(ctx); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("delete while running: %v, want FailedPrecondition", err)
+	}
+	for name, err := range map[string]error{
+		"pause":      a.Pause(ctx),
+		"resume":     a.Resume(ctx),
+		"checkpoint": a.Checkpoint(ctx, t.TempDir()),
+	} {
+		if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "whole") {
+			t.Errorf("%s: %v, want NotImplemented saying runsc acts on the whole sandbox", name, err)
+		}
+	}
+
+	if err := a.Kill(ctx, uint32(syscall.SIGTERM), true); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, a)
+	if got := f.reported(); len(got) != 1 || got[0] != 143 {
+		t.Fatalf("reported exits %v, want [143] from runsc wait", got)
+	}
+	if s := status(t, a); s != "stopped" || a.ExitStatus() != 143 || a.ExitedAt().IsZero() {
+		t.Fatalf("after exit: %q, %d at %v", s, a.ExitStatus(), a.ExitedAt())
+	}
+	if err := a.Kill(ctx, uint32(syscall.SIGKILL), true); !errdefs.IsNotFound(err) {
+		t.Errorf("kill after exit: %v, want NotFound", err)
+	}
+	if pids, err := a.Ps(ctx); err != nil || len(pids) != 0 {
+		t.Errorf("Ps after exit: %v, %v; want none and no error", pids, err)
+	}
+	if err := a.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.calls(t)
+	if !hasCall(calls, "kill --all app 15") || !hasCall(calls, "wait app") || !hasCall(calls, "delete --force app") {
+		t.Errorf("runsc calls %q", calls)
+	}
+	if got := f.reported(); len(got) != 1 {
+		t.Errorf("reported exits %v, want exactly one", got)
+	}
+}
+
+// A created app container has no process: Kill must end it without
+// runsc kill (which refuses) and without touching the sandbox's pid.
+func TestAppKillCreated(t *testing.T) {
+	ctx := context.Background()
+	f := newFakePod(t)
+	a := f.newApp(t)
+	if err := a.Kill(ctx, 0, false); err != nil {
+		t.Fatalf("signal 0: %v", err)
+	}
+	if s := status(t, a); s != "created" {
+		t.Fatalf("status %q after signal 0, want created", s)
+	}
+	if err := a.Kill(ctx, uint32(syscall.SIGKILL), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.reported(); len(got) != 1 || got[0] != 137 {
+		t.Fatalf("reported exits %v, want [137] before Kill returned", got)
+	}
+	if s := status(t, a); s != "stopped" {
+		t.Fatalf("status %q, want stopped", s)
+	}
+	if err := a.Start(ctx); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("start after kill: %v, want FailedPrecondition", err)
+	}
+	if err := a.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(t, a); s != "deleted" {
+		t.Errorf("status %q, want deleted", s)
+	}
+	calls := f.calls(t)
+	if hasCall(calls, "kill") || !hasCall(calls, "delete --force app") {
+		t.Errorf("runsc calls %q: want delete --force and no kill", calls)
+	}
+	if got := f.reported(); len(got) != 1 {
+		t.Errorf("reported exits %v, want exactly one", got)
+	}
+}
+
+func TestAppDeleteCreatedReportsExit(t *testing.T) {
+	f := newFakePod(t)
+	a := f.newApp(t)
+	if err := a.Delete(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.reported(); len(got) != 1 || got[0] != 137 {
+		t.Fatalf("reported exits %v, want [137] before Delete returned", got)
+	}
+	if err := a.Delete(context.Background()); !errdefs.IsNotFound(err) {
+		t.Errorf("second delete: %v, want NotFound", err)
+	}
+}
+
+// The pod's sandbox dies: `runsc wait` fails, runsc reports the container
+// stopped, and the exit is reported as a SIGKILL.
+func TestAppSandboxDies(t *testing.T) {
+	ctx := context.Background()
+	f := newFakePod(t)
+	a := f.newApp(t)
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.touch(t, "sandbox-gone", "")
+	waitExited(t, a)
+	if got := f.reported(); len(got) != 1 || got[0] != ExitStatusSandboxGone {
+		t.Fatalf("reported exits %v, want [%d]", got, ExitStatusSandboxGone)
+	}
+	if s := status(t, a); s != "stopped" {
+		t.Errorf("status %q, want stopped", s)
+	}
+}
+
+// runsc no longer knows a created container (its sandbox is gone): State
+// says stopped and the exit is reported, so nothing waits forever.
+func TestAppStatusFollowsRunsc(t *testing.T) {
+	f := newFakePod(t)
+	a := f.newApp(t)
+	if err := os.Remove(filepath.Join(f.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(t, a); s != "stopped" {
+		t.Fatalf("status %q, want stopped", s)
+	}
+	if got := f.reported(); len(got) != 1 || got[0] != 137 {
+		t.Fatalf("reported exits %v, want [137]", got)
+	}
+}
+
+func TestIsAppContainer(t *testing.T) {
+	for _, c := range []struct {
+		annotations string
+		app         bool
+		err         bool
+	}{
+		{``, false, false},
+		{`"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s"`, false, false},
+		{`"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s"`, true, false},
+		{`"io.kubernetes.cri.container-type": "container"`, false, true},
+	} {
+		bundle := t.TempDir()
+		spec := fmt.Sprintf(`{"annotations": {%s}}`, c.annotations)
+		if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		app, err := IsAppContainer(bundle)
+		if app != c.app || (err != nil) != c.err || (err != nil && !errdefs.IsInvalidArgument(err)) {
+			t.Errorf("annotations {%s}: %v, %v", c.annotations, app, err)
+		}
+	}
+	if _, err := IsAppContainer(t.TempDir()); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("no config.json: %v, want InvalidArgument", err)
+	}
+}
