@@ -164,8 +164,9 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		p.IdleRSSKiB, p.IdleThreads = mid.mem.rss, mid.mem.threads
 	}
 	if *containers > 0 {
-		runContainers(prints, *containers, *settle, *cpuWindow, *debug)
+		rep.Machine.ContainerdVersion = runContainers(prints, *containers, *settle, *cpuWindow, *debug)
 	}
+	rep.Machine.LoadAvgEnd = loadAvg()
 	for _, p := range prints {
 		rep.Shims = append(rep.Shims, *p)
 	}
@@ -338,8 +339,9 @@ const footprintNamespace = "footprint"
 // runContainers starts n `sleep` containers per shim, each through its own
 // shim process, alternating between the shims, then reads every shim
 // process's memory and its CPU over cpuWindow. A shim whose containers fail
-// gets a ContainerError; the other is still measured.
-func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, debug bool) {
+// gets a ContainerError; the other is still measured. It returns the
+// daemons' containerd version.
+func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, debug bool) (version string) {
 	var daemons []*shimDaemon
 	for _, p := range prints {
 		d, err := startShimDaemon(p, debug)
@@ -349,6 +351,7 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 		}
 		defer d.close()
 		daemons = append(daemons, d)
+		version = daemonVersion(d.daemon.Address)
 	}
 	for i := 0; i < n; i++ {
 		for _, d := range daemons {
@@ -385,6 +388,7 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 	if cpuWindow > 0 {
 		idleCPU(daemons, cpuWindow)
 	}
+	return version
 }
 
 // idleCPU reads every shim's CPU time before and after window, over which
@@ -507,7 +511,8 @@ func (d *shimDaemon) close() {
 }
 
 func printFootprint(out io.Writer, rep *FootprintReport) {
-	c := rep.Config
+	c, m := rep.Config, rep.Machine
+	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
 	fmt.Fprintf(out, "start to serving: %d starts per shim, alternating; memory: %d containers per shim (one shim each), medians per shim process; idle CPU: over %gs\n",
 		c.Starts, c.Containers, c.CPUWindowSecond)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
