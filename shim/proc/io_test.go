@@ -302,3 +302,30 @@ exec sleep 1000
 		}
 	}
 }
+
+// TestLogDriverNeverReady: a driver that never closes fd 5 fails the
+// process's stdio with FailedPrecondition instead of hanging Create, and
+// is stopped.
+func TestLogDriverNeverReady(t *testing.T) {
+	defer func(d time.Duration) { driverReadyTimeout = d }(driverReadyTimeout)
+	driverReadyTimeout = time.Second
+	dir := t.TempDir()
+	driver := filepath.Join(dir, "driver")
+	if err := os.WriteFile(driver, []byte(fmt.Sprintf("#!/bin/sh\necho $$ > %s/pid\nexec sleep 1000\n", dir)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uri := "binary://" + driver
+	_, err := newProcessIO(context.Background(), ioConfig{ID: "c", Namespace: "ns", Stdio: stdio.Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "did not close fd 5") {
+		t.Fatalf("driver never ready: %v, want FailedPrecondition", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("driver %d still runs", pid)
+	}
+}

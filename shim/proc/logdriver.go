@@ -18,6 +18,11 @@ import (
 	runc "github.com/containerd/go-runc"
 )
 
+// driverReadyTimeout bounds the wait for a driver to close fd 5: Create
+// (or Exec) holds the service's lock meanwhile. containerd-shim waits
+// forever. A variable so tests can shorten it.
+var driverReadyTimeout = 30 * time.Second
+
 // driverTermTimeout is how long a logging driver gets to exit after
 // SIGTERM before it is killed (containerd-shim gives it 12 s in all).
 const driverTermTimeout = 10 * time.Second
@@ -130,6 +135,8 @@ func startLogDriver(ctx context.Context, uri *url.URL, id, namespace string, mon
 		}
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for logging driver %s to close fd 5: %w", uri.Path, ctx.Err())
+	case <-time.After(driverReadyTimeout):
+		return nil, fmt.Errorf("logging driver %s did not close fd 5 (ready) within %v: %w", uri.Path, driverReadyTimeout, errdefs.ErrFailedPrecondition)
 	}
 	log.G(ctx).WithField("driver", uri.Path).WithField("pid", cmd.Process.Pid).Debug("logging driver ready")
 	return d, nil
