@@ -60,3 +60,28 @@ clean:
 demo: setup build
 	$(GO) build -o $(BIN)/demo ./cmd/demo
 	$(BIN)/demo -shim $(SHIM)
+
+# One pod with two containers in one gVisor sandbox through containerd's CRI
+# plugin: their output, their events and the transport that carried them.
+.PHONY: demo-pod
+demo-pod: setup build
+	$(GO) build -o $(BIN)/demo-pod ./cmd/demo-pod
+	$(BIN)/demo-pod -shim $(SHIM)
+
+# critest (cri-tools v1.37.0, built from its module as a test binary) against
+# a throwaway containerd, for the runsc and runc handlers one after the other;
+# CRITEST_FOCUS='' runs the whole suite. Reports go to critest-reports/.
+CRITEST_FOCUS ?= \[k8s\.io\] (PodSandbox|Container|Multiple Containers|Streaming|Idempotence|Runtime info|Networking)
+.PHONY: critest
+critest: setup build
+	@test -x $(BIN)/critest || { dir=$$($(GO) mod download -json $(CRI_TOOLS) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+		cd "$$dir" && $(GO) test -c -o $(CURDIR)/$(BIN)/critest ./cmd/critest; }
+	$(GO) build -o $(BIN)/critest-run ./cmd/critest-run
+	$(BIN)/critest-run -shim $(SHIM) -critest $(BIN)/critest -focus '$(CRITEST_FOCUS)' -reports $(CURDIR)/critest-reports
+
+# runsc against runc through CRI, alternating: pod start, exit until EXITED,
+# and the exec probe with the direct publisher and the fork fallback.
+.PHONY: cri-bench
+cri-bench: setup build
+	$(GO) build -o $(BIN)/cri-bench ./cmd/cri-bench
+	$(BIN)/cri-bench -shim $(SHIM)

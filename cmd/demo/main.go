@@ -15,19 +15,17 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd"
-	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
-	"github.com/containerd/typeurl"
 
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/eventlog"
 	"github.com/google/gvisor-containerd-shim/internal/rootfs"
 )
 
@@ -100,10 +98,10 @@ func run(ctx context.Context, shimPath string) error {
 	defer client.Close()
 	ctx = namespaces.WithNamespace(ctx, "demo")
 
-	var rec recorder
+	var rec eventlog.Recorder
 	subCtx, cancelSub := context.WithCancel(ctx)
 	defer cancelSub()
-	rec.subscribe(subCtx, client)
+	rec.Subscribe(subCtx, client)
 
 	output, err := runGreeting(ctx, client, rootfsDir)
 	if err != nil {
@@ -111,13 +109,13 @@ func run(ctx context.Context, shimPath string) error {
 	}
 	fmt.Printf("\ncontainer output:\n  %s\n", bytes.TrimSpace(output))
 	// TaskDelete is the daemon's last event; give the stream a moment.
-	rec.waitFor(ctx, "*events.TaskDelete", 5*time.Second)
+	rec.WaitFor(ctx, "*events.TaskDelete", 5*time.Second)
 	fmt.Println("\nevents received by the subscriber:")
-	for _, line := range rec.lines() {
+	for _, line := range rec.Lines() {
 		fmt.Println("  " + line)
 	}
 	fmt.Println("\nevent transport used by the shim (from its log):")
-	for _, t := range transports(d.LogTail(1 << 20)) {
+	for _, t := range eventlog.Transports(d.LogTail(1 << 20)) {
 		fmt.Println("  " + t)
 	}
 	return ctx.Err()
@@ -187,80 +185,4 @@ func (s *syncBuffer) bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b.Bytes()...)
-}
-
-// recorder keeps the task events in arrival order.
-type recorder struct {
-	mu     sync.Mutex
-	events []string
-	types  []string
-}
-
-func (r *recorder) subscribe(ctx context.Context, client *containerd.Client) {
-	ch, errs := client.Subscribe(ctx, `topic~="/tasks/"`)
-	go func() {
-		for {
-			select {
-			case env := <-ch:
-				v, err := typeurl.UnmarshalAny(env.Event)
-				if err != nil {
-					continue
-				}
-				r.mu.Lock()
-				r.events = append(r.events, describe(env.Topic, v))
-				r.types = append(r.types, fmt.Sprintf("%T", v))
-				r.mu.Unlock()
-			case <-errs:
-				return
-			}
-		}
-	}()
-}
-
-func (r *recorder) waitFor(ctx context.Context, typ string, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		r.mu.Lock()
-		for _, t := range r.types {
-			if t == typ {
-				r.mu.Unlock()
-				return
-			}
-		}
-		r.mu.Unlock()
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (r *recorder) lines() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.events...)
-}
-
-func describe(topic string, v any) string {
-	switch e := v.(type) {
-	case *eventstypes.TaskExit:
-		return fmt.Sprintf("%-16s container=%s id=%s pid=%d exit_status=%d  <- published by the shim", topic, e.ContainerID, e.ID, e.Pid, e.ExitStatus)
-	case *eventstypes.TaskCreate:
-		return fmt.Sprintf("%-16s container=%s pid=%d", topic, e.ContainerID, e.Pid)
-	case *eventstypes.TaskStart:
-		return fmt.Sprintf("%-16s container=%s pid=%d", topic, e.ContainerID, e.Pid)
-	case *eventstypes.TaskDelete:
-		return fmt.Sprintf("%-16s container=%s pid=%d exit_status=%d", topic, e.ContainerID, e.Pid, e.ExitStatus)
-	default:
-		return fmt.Sprintf("%-16s %T", topic, v)
-	}
-}
-
-var transportRE = regexp.MustCompile(`msg="publisher (connected|changed transport)".*`)
-
-// transports picks the publisher's transport lines out of the daemon log
-// (with shim_debug the shim's stderr goes there).
-func transports(log string) []string {
-	found := transportRE.FindAllString(log, -1)
-	if len(found) == 0 {
-		return []string{"(no publisher line in the daemon log)"}
-	}
-	return found
 }

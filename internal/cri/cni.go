@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins installs.
@@ -20,6 +21,13 @@ type network struct {
 	Subnet *net.IPNet
 }
 
+// picked are the networks this process chose already: a bridge exists only
+// once its first pod runs, so the host does not show them yet.
+var (
+	pickedMu sync.Mutex
+	picked   = map[int]bool{}
+)
+
 // newNetwork picks a bridge and subnet from the pid, skipping subnets the
 // host already has, and writes a bridge + host-local conflist to confDir
 // with the IPAM state in dataDir.
@@ -29,12 +37,15 @@ func newNetwork(confDir, dataDir string) (*network, error) {
 		return nil, err
 	}
 	pid := os.Getpid()
+	pickedMu.Lock()
+	defer pickedMu.Unlock()
 	for i := 0; i < 4096; i++ {
 		n := pid + i
 		_, subnet, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+n/256%50, n%256))
-		if overlaps(subnet, used) {
+		if overlaps(subnet, used) || picked[n] {
 			continue
 		}
+		picked[n] = true
 		nw := &network{Name: fmt.Sprintf("cri-test-%d", n), Bridge: fmt.Sprintf("crit%d", n%10000000), Subnet: subnet}
 		if err := nw.writeConflist(confDir, dataDir); err != nil {
 			return nil, err

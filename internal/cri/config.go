@@ -17,6 +17,9 @@ type ConfigParams struct {
 	CNIBinDir    string
 	CNIConfDir   string
 	Handlers     []Handler
+	// RegistryConfigPath, when set, is CRI's registry config_path (a
+	// hosts.toml per registry host).
+	RegistryConfigPath string
 }
 
 // Handler is one CRI runtime handler on the v1 runtime.
@@ -47,6 +50,10 @@ const ConfigTemplate = `[plugins."io.containerd.runtime.v1.linux"]
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{{.CNIBinDir}}"
     conf_dir = "{{.CNIConfDir}}"
+{{- if .RegistryConfigPath}}
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{{.RegistryConfigPath}}"
+{{- end}}
 `
 
 // HandlerTemplate is one runtime handler's table.

@@ -50,13 +50,6 @@ var CritestImages = []string{
 	"gcr.io/k8s-staging-cri-tools/test-image-predefined-group:latest",
 }
 
-// image is one image of the archive: its single layer and its config.
-type image struct {
-	names  []string
-	layer  []byte
-	config ocispec.ImageConfig
-}
-
 // file is one entry of a layer; a Link makes it a symlink.
 type file struct {
 	path string
@@ -65,32 +58,51 @@ type file struct {
 	link string
 }
 
-// ImportImages builds the pause image (as SandboxImage) and the busybox
-// image (as BusyboxImage and extraNames), imports them into namespace
-// k8s.io and unpacks them for the default snapshotter. Nothing is pulled.
-func ImportImages(ctx context.Context, client *containerd.Client, workDir string, extraNames []string) error {
+// imageSet is the pause and busybox images as blobs and an OCI index that
+// lists each manifest once per name (io.containerd.image.name).
+type imageSet struct {
+	blobs map[digest.Digest][]byte
+	index ocispec.Index
+	// busybox is the busybox manifest, which the registry serves for any
+	// name but the pause image's.
+	busybox, pause ocispec.Descriptor
+}
+
+// buildImages builds the pause image (named SandboxImage) and the busybox
+// image (BusyboxImage and extraNames). Nothing is pulled.
+func buildImages(workDir string, extraNames []string) (*imageSet, error) {
 	pause, err := buildPause(workDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bb, err := busyboxFiles()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pauseLayer, err := layerTar(append(baseDirs(), file{path: "pause", mode: 0o755, data: pause}))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bbLayer, err := layerTar(append(baseDirs(), bb...))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	path := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	set := &imageSet{blobs: map[digest.Digest][]byte{}, index: ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}}
+	if set.pause, err = set.add([]string{SandboxImage}, pauseLayer, ocispec.ImageConfig{Entrypoint: []string{"/pause"}, Env: []string{path}}); err != nil {
+		return nil, err
+	}
+	if set.busybox, err = set.add(append([]string{BusyboxImage}, extraNames...), bbLayer, ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{path}}); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// importInto imports the set into namespace k8s.io and unpacks it for
+// the default snapshotter, as a pull would.
+func (set *imageSet) importInto(ctx context.Context, client *containerd.Client) error {
 	var archive bytes.Buffer
-	if err := writeOCIArchive(&archive, []image{
-		{names: []string{SandboxImage}, layer: pauseLayer, config: ocispec.ImageConfig{Entrypoint: []string{"/pause"}, Env: []string{path}}},
-		{names: append([]string{BusyboxImage}, extraNames...), layer: bbLayer, config: ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{path}}},
-	}); err != nil {
+	if err := set.writeOCIArchive(&archive); err != nil {
 		return err
 	}
 	ctx = namespaces.WithNamespace(ctx, Namespace)
@@ -176,53 +188,51 @@ func layerTar(files []file) ([]byte, error) {
 	return b.Bytes(), tw.Close()
 }
 
-// writeOCIArchive writes an OCI image layout tar; each manifest is listed
-// once per name, which containerd's import reads from
-// io.containerd.image.name.
-func writeOCIArchive(w io.Writer, imgs []image) error {
+func (set *imageSet) blob(mediaType string, data []byte) ocispec.Descriptor {
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	set.blobs[d.Digest] = data
+	return d
+}
+
+// add adds a one-layer image under names and returns its manifest.
+func (set *imageSet) add(names []string, layerTar []byte, config ocispec.ImageConfig) (ocispec.Descriptor, error) {
+	layer := set.blob(ocispec.MediaTypeImageLayer, layerTar)
+	cfg, err := json.Marshal(ocispec.Image{
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config:   config,
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	man, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    set.blob(ocispec.MediaTypeImageConfig, cfg),
+		Layers:    []ocispec.Descriptor{layer},
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	manifest := set.blob(ocispec.MediaTypeImageManifest, man)
+	for _, name := range names {
+		d := manifest
+		d.Annotations = map[string]string{images.AnnotationImageName: name}
+		set.index.Manifests = append(set.index.Manifests, d)
+	}
+	return manifest, nil
+}
+
+// writeOCIArchive writes the set as an OCI image layout tar, which
+// containerd's import reads names from (io.containerd.image.name).
+func (set *imageSet) writeOCIArchive(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	blob := func(mediaType string, data []byte) (ocispec.Descriptor, error) {
-		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
-		return d, writeTarFile(tw, "blobs/sha256/"+d.Digest.Encoded(), data)
-	}
-	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
-	for _, img := range imgs {
-		layer, err := blob(ocispec.MediaTypeImageLayer, img.layer)
-		if err != nil {
+	for d, data := range set.blobs {
+		if err := writeTarFile(tw, "blobs/sha256/"+d.Encoded(), data); err != nil {
 			return err
-		}
-		cfg, err := json.Marshal(ocispec.Image{
-			Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
-			Config:   img.config,
-			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
-		})
-		if err != nil {
-			return err
-		}
-		config, err := blob(ocispec.MediaTypeImageConfig, cfg)
-		if err != nil {
-			return err
-		}
-		man, err := json.Marshal(ocispec.Manifest{
-			Versioned: specs.Versioned{SchemaVersion: 2},
-			MediaType: ocispec.MediaTypeImageManifest,
-			Config:    config,
-			Layers:    []ocispec.Descriptor{layer},
-		})
-		if err != nil {
-			return err
-		}
-		manifest, err := blob(ocispec.MediaTypeImageManifest, man)
-		if err != nil {
-			return err
-		}
-		for _, name := range img.names {
-			d := manifest
-			d.Annotations = map[string]string{images.AnnotationImageName: name}
-			index.Manifests = append(index.Manifests, d)
 		}
 	}
-	idx, err := json.Marshal(index)
+	idx, err := json.Marshal(set.index)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,14 @@ type Options struct {
 	ShimConfig string
 	// ImageNames are more names for the busybox image (CritestImages).
 	ImageNames []string
+	// Registry serves the images on loopback to CRI's pulls from
+	// RegistryHosts (critest pulls; a pull never leaves the host).
+	Registry bool
 }
+
+// RegistryHosts are the registries whose pulls a Node with a Registry
+// serves itself.
+var RegistryHosts = []string{"registry.k8s.io", "gcr.io", "docker.io", "quay.io"}
 
 // Node is a throwaway containerd with the CRI plugin on, its own CNI
 // network and images, driven with crictl.
@@ -52,6 +59,8 @@ type Node struct {
 
 	crictl       string
 	crictlConfig string
+	images       *imageSet
+	registry     *registry // nil unless Options.Registry
 }
 
 // Start starts the node. Close stops it and removes what it left.
@@ -70,6 +79,20 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		shimConfig = ShimConfig
 	}
 	n := &Node{crictl: crictl, RuntimeRoots: map[string]string{}}
+	buildDir, err := os.MkdirTemp("", "cri-images-")
+	if err != nil {
+		return nil, err
+	}
+	n.images, err = buildImages(buildDir, opts.ImageNames)
+	os.RemoveAll(buildDir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Registry {
+		if n.registry, err = startRegistry(n.images); err != nil {
+			return nil, err
+		}
+	}
 	var netErr error
 	cfg := ctrdaemon.Config{
 		Shim:       opts.Shim,
@@ -85,23 +108,32 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			}
 			confDir := filepath.Join(dir, "cni", "net.d")
 			n.Net, netErr = newNetwork(confDir, filepath.Join(dir, "cni", "ipam"))
-			return RenderConfig(ConfigParams{
+			params := ConfigParams{
 				Shim:         shim,
 				SandboxImage: SandboxImage,
 				CNIBinDir:    CNIBinDir,
 				CNIConfDir:   confDir,
 				Handlers:     n.Handlers,
-			})
+			}
+			if n.registry != nil && netErr == nil {
+				params.RegistryConfigPath = filepath.Join(dir, "certs.d")
+				netErr = n.registry.writeHostsDir(params.RegistryConfigPath, RegistryHosts)
+			}
+			return RenderConfig(params)
 		},
 	}
 	d, err := ctrdaemon.New(cfg)
-	if netErr != nil {
-		if d != nil {
-			d.Close()
-		}
-		return nil, netErr
+	if err == nil && netErr != nil {
+		d.Close()
+		err = netErr
 	}
 	if err != nil {
+		if n.registry != nil {
+			n.registry.Close()
+		}
+		if n.Net != nil {
+			n.Net.remove()
+		}
 		return nil, err
 	}
 	n.Daemon = d
@@ -117,7 +149,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	defer client.Close()
-	if err := ImportImages(ctx, client, d.Dir, opts.ImageNames); err != nil {
+	if err := n.images.importInto(ctx, client); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -133,6 +165,9 @@ func (n *Node) Close() error {
 		n.Crictl(ctx, "rmp", "-fa")
 	}
 	err := n.Daemon.Close()
+	if n.registry != nil {
+		n.registry.Close()
+	}
 	removeCgroupParents()
 	if n.Net != nil {
 		n.Net.remove()

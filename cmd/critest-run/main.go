@@ -1,0 +1,187 @@
+// Command critest-run runs critest (cri-tools v1.37.0's CRI validation
+// suite) against a throwaway containerd with the CRI plugin (see
+// internal/cri), once per runtime handler, and prints passed, failed and
+// skipped per handler, and the specs that pass on runc and fail on runsc.
+// The images critest pulls come from a registry on loopback that serves
+// busybox stand-ins. `make critest` runs it.
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/google/gvisor-containerd-shim/internal/cri"
+)
+
+// DefaultFocus is the issue's subset of critest's specs.
+const DefaultFocus = `\[k8s\.io\] (PodSandbox|Container|Multiple Containers|Streaming|Idempotence|Runtime info|Networking)`
+
+func main() {
+	shim := flag.String("shim", "bin/gvisor-containerd-shim", "the built shim binary")
+	critest := flag.String("critest", "bin/critest", "critest binary (make setup builds it)")
+	focus := flag.String("focus", DefaultFocus, "ginkgo focus regexp; empty runs the whole suite")
+	handlers := flag.String("handlers", cri.Runsc+","+cri.Runc, "runtime handlers, comma-separated, run in this order")
+	reports := flag.String("reports", "critest-reports", "directory for critest's JUnit reports and output")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *shim, *critest, *focus, strings.Split(*handlers, ","), *reports)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "critest-run:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, shim, critest, focus string, handlers []string, reports string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (containerd and runsc do)")
+	}
+	for _, p := range []*string{&shim, &critest, &reports} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	for _, bin := range []string{shim, critest} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%w (make build / make setup)", err)
+		}
+	}
+	if err := os.MkdirAll(reports, 0o755); err != nil {
+		return err
+	}
+	node, err := cri.Start(ctx, cri.Options{Shim: shim, ImageNames: cri.CritestImages, Registry: true})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	results := map[string]map[string]string{} // handler → spec → passed/failed/skipped
+	for _, h := range handlers {
+		report := filepath.Join(reports, "junit-"+h+".xml")
+		args := []string{
+			"--runtime-endpoint", "unix://" + node.Daemon.Address,
+			"--image-endpoint", "unix://" + node.Daemon.Address,
+			"--runtime-handler", h,
+			"--ginkgo.junit-report", report,
+			"--ginkgo.no-color",
+		}
+		if focus != "" {
+			args = append(args, "--ginkgo.focus", focus)
+		}
+		fmt.Printf("==> critest, handler %s\n", h)
+		out, err := os.Create(filepath.Join(reports, "critest-"+h+".log"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, critest, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		runErr := cmd.Run()
+		out.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		specs, err := readJUnit(report)
+		if err != nil {
+			return fmt.Errorf("handler %s: critest: %v; its report: %w", h, runErr, err)
+		}
+		results[h] = specs
+		fmt.Printf("    %s\n", summary(specs))
+	}
+
+	fmt.Printf("\ncritest v1.37.0, focus %q\n\n| handler | passed | failed | skipped |\n|---|---|---|---|\n", focus)
+	for _, h := range handlers {
+		c := counts(results[h])
+		fmt.Printf("| %s | %d | %d | %d |\n", h, c["passed"], c["failed"], c["skipped"])
+	}
+	if runc, runsc := results[cri.Runc], results[cri.Runsc]; runc != nil && runsc != nil {
+		fmt.Println("\nPassed on runc, failed on runsc:")
+		var names []string
+		for spec, st := range runsc {
+			if st == "failed" && runc[spec] == "passed" {
+				names = append(names, spec)
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Println("  - " + n)
+		}
+		if len(names) == 0 {
+			fmt.Println("  (none)")
+		}
+	}
+	fmt.Printf("\nReports and logs: %s\n", reports)
+	return nil
+}
+
+type junitSuites struct {
+	Suites []struct {
+		Cases []junitCase `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+type junitCase struct {
+	Name    string    `xml:"name,attr"`
+	Status  string    `xml:"status,attr"`
+	Failure *struct{} `xml:"failure"`
+	Error   *struct{} `xml:"error"`
+	Skipped *struct{} `xml:"skipped"`
+}
+
+var leadingBrackets = regexp.MustCompile(`^\[[A-Za-z]+\] `)
+
+// readJUnit returns each spec's outcome, ginkgo's suite set-up and
+// tear-down left out.
+func readJUnit(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s junitSuites
+	if err := xml.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	specs := map[string]string{}
+	for _, suite := range s.Suites {
+		for _, c := range suite.Cases {
+			name := leadingBrackets.ReplaceAllString(c.Name, "")
+			if strings.HasPrefix(name, "[SynchronizedBeforeSuite]") || strings.HasPrefix(name, "[SynchronizedAfterSuite]") || strings.HasPrefix(name, "[BeforeSuite]") || strings.HasPrefix(name, "[AfterSuite]") {
+				continue
+			}
+			switch {
+			case c.Failure != nil || c.Error != nil:
+				specs[name] = "failed"
+			case c.Skipped != nil:
+				specs[name] = "skipped"
+			default:
+				specs[name] = "passed"
+			}
+		}
+	}
+	return specs, nil
+}
+
+func counts(specs map[string]string) map[string]int {
+	c := map[string]int{}
+	for _, st := range specs {
+		c[st]++
+	}
+	return c
+}
+
+func summary(specs map[string]string) string {
+	c := counts(specs)
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", c["passed"], c["failed"], c["skipped"])
+}
