@@ -62,7 +62,7 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 	if err := os.MkdirAll(reports, 0o755); err != nil {
 		return err
 	}
-	node, err := cri.Start(ctx, cri.Options{Shim: shim, ImageNames: cri.CritestImages, Registry: true})
+	node, err := cri.Start(ctx, cri.Options{Shim: shim, Images: cri.CritestImages, Registry: true})
 	if err != nil {
 		return err
 	}

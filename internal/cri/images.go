@@ -31,23 +31,27 @@ const Namespace = "k8s.io"
 // BusyboxImage is the name the tests' containers use.
 const BusyboxImage = "localhost/cri-test/busybox:latest"
 
-// CritestImages are the names critest v1.37.0 pulls; the busybox image
-// stands in for all of them (busybox has httpd and nc).
-var CritestImages = []string{
-	"registry.k8s.io/e2e-test-images/busybox:1.29-2",
-	"registry.k8s.io/e2e-test-images/nginx:1.14-2",
-	"registry.k8s.io/e2e-test-images/httpd:2.4.39-4",
-	"registry.k8s.io/e2e-test-images/nonewprivs:1.3",
-	"gcr.io/k8s-staging-cri-tools/hostnet-nginx-" + runtime.GOARCH + ":latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-latest:latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-tags:1",
-	"gcr.io/k8s-staging-cri-tools/test-image-tags:2",
-	"gcr.io/k8s-staging-cri-tools/test-image-tags:3",
-	"gcr.io/k8s-staging-cri-tools/test-image-user-uid:latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-user-username:latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-user-uid-group:latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-user-username-group:latest",
-	"gcr.io/k8s-staging-cri-tools/test-image-predefined-group:latest",
+// Image is a name for the busybox layer with a command of its own; nil Cmd
+// is busybox's shell.
+type Image struct {
+	Name string
+	Cmd  []string
+}
+
+// webServer is the command of the stand-ins for critest's httpd and nginx
+// images: busybox httpd on port, and "httpd" in the log (critest looks
+// for it).
+func webServer(port int) []string {
+	return []string{"sh", "-c", fmt.Sprintf(`mkdir -p /www && echo ok > /www/index.html && echo "httpd on :%d" && exec httpd -f -p %d -h /www`, port, port)}
+}
+
+// CritestImages are the names critest v1.37.0 pulls, all busybox stand-ins.
+var CritestImages = []Image{
+	{Name: "registry.k8s.io/e2e-test-images/busybox:1.29-2"},
+	{Name: "registry.k8s.io/e2e-test-images/nonewprivs:1.3"},
+	{Name: "registry.k8s.io/e2e-test-images/httpd:2.4.39-4", Cmd: webServer(80)},
+	{Name: "registry.k8s.io/e2e-test-images/nginx:1.14-2", Cmd: webServer(80)},
+	{Name: "gcr.io/k8s-staging-cri-tools/hostnet-nginx-" + runtime.GOARCH + ":latest", Cmd: webServer(12003)},
 }
 
 // file is one entry of a layer; a Link makes it a symlink.
@@ -64,13 +68,15 @@ type imageSet struct {
 	blobs map[digest.Digest][]byte
 	index ocispec.Index
 	// busybox is the busybox manifest, which the registry serves for any
-	// name but the pause image's.
-	busybox, pause ocispec.Descriptor
+	// name it does not know.
+	busybox ocispec.Descriptor
+	// byName are the manifests by image name.
+	byName map[string]ocispec.Descriptor
 }
 
 // buildImages builds the pause image (named SandboxImage) and the busybox
-// image (BusyboxImage and extraNames). Nothing is pulled.
-func buildImages(workDir string, extraNames []string) (*imageSet, error) {
+// image (BusyboxImage), and more images from its layer. Nothing is pulled.
+func buildImages(workDir string, more []Image) (*imageSet, error) {
 	pause, err := buildPause(workDir)
 	if err != nil {
 		return nil, err
@@ -88,12 +94,25 @@ func buildImages(workDir string, extraNames []string) (*imageSet, error) {
 		return nil, err
 	}
 	path := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	set := &imageSet{blobs: map[digest.Digest][]byte{}, index: ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}}
-	if set.pause, err = set.add([]string{SandboxImage}, pauseLayer, ocispec.ImageConfig{Entrypoint: []string{"/pause"}, Env: []string{path}}); err != nil {
+	set := &imageSet{
+		blobs:  map[digest.Digest][]byte{},
+		index:  ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex},
+		byName: map[string]ocispec.Descriptor{},
+	}
+	if _, err = set.add(SandboxImage, pauseLayer, ocispec.ImageConfig{Entrypoint: []string{"/pause"}, Env: []string{path}}); err != nil {
 		return nil, err
 	}
-	if set.busybox, err = set.add(append([]string{BusyboxImage}, extraNames...), bbLayer, ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{path}}); err != nil {
+	if set.busybox, err = set.add(BusyboxImage, bbLayer, ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{path}}); err != nil {
 		return nil, err
+	}
+	for _, img := range more {
+		cmd := img.Cmd
+		if cmd == nil {
+			cmd = []string{"sh"}
+		}
+		if _, err = set.add(img.Name, bbLayer, ocispec.ImageConfig{Cmd: cmd, Env: []string{path}}); err != nil {
+			return nil, err
+		}
 	}
 	return set, nil
 }
@@ -194,8 +213,8 @@ func (set *imageSet) blob(mediaType string, data []byte) ocispec.Descriptor {
 	return d
 }
 
-// add adds a one-layer image under names and returns its manifest.
-func (set *imageSet) add(names []string, layerTar []byte, config ocispec.ImageConfig) (ocispec.Descriptor, error) {
+// add adds a one-layer image named name and returns its manifest.
+func (set *imageSet) add(name string, layerTar []byte, config ocispec.ImageConfig) (ocispec.Descriptor, error) {
 	layer := set.blob(ocispec.MediaTypeImageLayer, layerTar)
 	cfg, err := json.Marshal(ocispec.Image{
 		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
@@ -215,11 +234,10 @@ func (set *imageSet) add(names []string, layerTar []byte, config ocispec.ImageCo
 		return ocispec.Descriptor{}, err
 	}
 	manifest := set.blob(ocispec.MediaTypeImageManifest, man)
-	for _, name := range names {
-		d := manifest
-		d.Annotations = map[string]string{images.AnnotationImageName: name}
-		set.index.Manifests = append(set.index.Manifests, d)
-	}
+	set.byName[name] = manifest
+	d := manifest
+	d.Annotations = map[string]string{images.AnnotationImageName: name}
+	set.index.Manifests = append(set.index.Manifests, d)
 	return manifest, nil
 }
 

@@ -37,8 +37,8 @@ type Options struct {
 	// ShimConfig is the shim's -config; empty means the package's
 	// ShimConfig.
 	ShimConfig string
-	// ImageNames are more names for the busybox image (CritestImages).
-	ImageNames []string
+	// Images are more images from the busybox layer (CritestImages).
+	Images []Image
 	// Registry serves the images on loopback to CRI's pulls from
 	// RegistryHosts (critest pulls; a pull never leaves the host).
 	Registry bool
@@ -83,7 +83,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.images, err = buildImages(buildDir, opts.ImageNames)
+	n.images, err = buildImages(buildDir, opts.Images)
 	os.RemoveAll(buildDir)
 	if err != nil {
 		return nil, err
@@ -173,6 +173,29 @@ func (n *Node) Close() error {
 		n.Net.remove()
 	}
 	return err
+}
+
+// RestartContainerd stops containerd and starts it again on the same state,
+// as a node's containerd upgrade or crash does, and waits until the CRI
+// plugin serves again (it initializes after containerd's gRPC server).
+func (n *Node) RestartContainerd(ctx context.Context) error {
+	if err := n.Daemon.Stop(); err != nil {
+		return err
+	}
+	if err := n.Daemon.Restart(); err != nil {
+		return err
+	}
+	for {
+		_, err := n.Crictl(ctx, "version")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("CRI did not serve again after the restart: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // FindCrictl returns $CRICTL, else the module's bin/crictl (`make setup`

@@ -14,9 +14,9 @@ import (
 )
 
 // registry serves the image set over the registry API's pull side on
-// loopback: the pause image under its name, the busybox image under every
-// other name and tag (critest pulls many names; busybox stands in for
-// them), and every blob by digest. Digests it does not hold are 404.
+// loopback: each image under its name, the busybox image under every other
+// name and tag (critest pulls many names; busybox stands in for them), and
+// every blob by digest. Digests it does not hold are 404.
 type registry struct {
 	set      *imageSet
 	listener net.Listener
@@ -51,12 +51,14 @@ func (r *registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if i := strings.LastIndex(path, "/manifests/"); i > 0 {
 		name, ref := path[:i], path[i+len("/manifests/"):]
-		d := r.set.busybox
+		// containerd names the registry host in ?ns= when it pulls
+		// through a hosts.toml server.
+		d, known := r.set.byName[req.URL.Query().Get("ns")+"/"+name+":"+ref]
 		switch {
 		case strings.HasPrefix(ref, "sha256:"):
 			d = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest(ref)}
-		case "registry.k8s.io/"+name+":"+ref == SandboxImage:
-			d = r.set.pause
+		case !known:
+			d = r.set.busybox
 		}
 		r.serveBlob(w, req, d.MediaType, d.Digest)
 		return

@@ -60,10 +60,7 @@ func TestLogsOfRunningContainerGrowAcrossContainerdRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLogsPast(t, n, id, 3, 30*time.Second)
-		if err := n.Daemon.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Daemon.Restart(); err != nil {
+		if err := n.RestartContainerd(timeout(t, time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		o, e := highest(logs(t, n, id))

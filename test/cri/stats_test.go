@@ -26,7 +26,7 @@ type usage struct {
 const hogBytes = 64 << 20
 
 // crictl stats and statsp answer. A pod's figures cover its containers (a
-// container holding 64 MiB shows in them). A container's figures are those
+// container that wrote 64 MiB to its tmpfs /dev/shm shows in them). A container's figures are those
 // of the cgroup of its task's pid: its own with runc, the whole sandbox's
 // with runsc (logged; see docs/cri.md).
 func TestStatsAnswerPerContainerAndPod(t *testing.T) {
@@ -38,7 +38,7 @@ func TestStatsAnswerPerContainerAndPod(t *testing.T) {
 			t.Fatal(err)
 		}
 		hog, err := pod.Run(ctx, cri.Container{Name: "hog", Command: []string{"sh", "-c",
-			`x=$(head -c ` + strconv.Itoa(hogBytes) + ` /dev/zero | tr '\0' a); echo ready; while :; do sleep 3600; done`}})
+			`head -c ` + strconv.Itoa(hogBytes) + ` /dev/zero > /dev/shm/hog && echo ready; sleep 3600`}})
 		if err != nil {
 			t.Fatal(err)
 		}
