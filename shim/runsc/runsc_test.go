@@ -63,3 +63,53 @@ func TestFailureCarriesRunscMessage(t *testing.T) {
 		t.Fatalf("error %v, want runsc's own (latest) message", err)
 	}
 }
+
+// fakeRunsc writes a stand-in for runsc that answers every command with
+// script (a shell snippet; $log is the --log file, $8 the subcommand).
+func fakeRunsc(t *testing.T, script string) *Runsc {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "runsc")
+	text := "#!/bin/sh\nlog=$4\n" + script + "\n"
+	if err := os.WriteFile(bin, []byte(text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newTest(t, bin)
+	return r
+}
+
+// runsc's "no such process" (the process already exited) is NotFound:
+// containerd and CRI's stop treat that kill as done.
+func TestKillOfExitedProcessIsNotFound(t *testing.T) {
+	r := fakeRunsc(t, `echo '{"msg":"signaling container \"c1\": signaling process in container \"c1\" PID 0: no such process","level":"error"}' >> $log; exit 128`)
+	err := r.Kill(context.Background(), "c1", 15, true, 0)
+	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "no such process") {
+		t.Fatalf("kill: %v, want NotFound carrying runsc's message", err)
+	}
+	r = fakeRunsc(t, `echo '{"msg":"cannot signal container \"c1\" in state created","level":"error"}' >> $log; exit 128`)
+	if err := r.Kill(context.Background(), "c1", 15, false, 0); err == nil || errdefs.IsNotFound(err) {
+		t.Fatalf("kill refused for another reason: %v, want an error that is not NotFound", err)
+	}
+}
+
+func TestWaitAndStateParseRunscOutput(t *testing.T) {
+	r := fakeRunsc(t, `case "$8" in
+wait) echo '{"id":"c1","exitStatus":137}' ;;
+state) echo '{"ociVersion":"1.0.2-dev","id":"c1","status":"running","pid":42,"bundle":"/b"}' ;;
+esac`)
+	if status, err := r.Wait(context.Background(), "c1"); err != nil || status != 137 {
+		t.Fatalf("wait: %d, %v; want 137", status, err)
+	}
+	st, err := r.State(context.Background(), "c1")
+	if err != nil || st.Status != "running" || st.Pid != 42 {
+		t.Fatalf("state: %+v, %v", st, err)
+	}
+	r = fakeRunsc(t, `echo '{"msg":"loading container: container \"c1\" does not exist","level":"error"}' >> $log; exit 128`)
+	if _, err := r.State(context.Background(), "c1"); !IsNotExist(err) {
+		t.Fatalf("state of an unknown container: %v, want IsNotExist", err)
+	}
+	r = fakeRunsc(t, `echo 'garbage'`)
+	if _, err := r.Wait(context.Background(), "c1"); err == nil {
+		t.Fatal("wait with unparsable output: no error")
+	}
+}

@@ -281,6 +281,23 @@ func TestPod(t *testing.T) {
 		p.requireSandboxRunning(t)
 	})
 
+	t.Run("StartFails", func(t *testing.T) {
+		c := p.app(t, "app-nobin", []string{"/no/such/binary"})
+		task, err := c.NewTask(e.ctx, cio.NullIO)
+		if err != nil {
+			t.Fatalf("new task: %v", err)
+		}
+		if err := task.Start(e.ctx); err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+			t.Fatalf("start: %v, want runsc's error naming the binary", err)
+		}
+		// What CRI does after a failed start.
+		if _, err := task.Delete(e.ctx, containerd.WithProcessKill); err != nil {
+			t.Fatalf("delete after a failed start: %v", err)
+		}
+		e.events.checkExitBeforeDelete(t, c.ID())
+		p.requireSandboxRunning(t)
+	})
+
 	t.Run("Terminal", func(t *testing.T) {
 		c := p.app(t, "app-tty", sh("[ -t 1 ] && echo stdout is a tty; read line; echo got $line; exit 4"), oci.WithTTY)
 		var out syncBuffer
