@@ -95,7 +95,7 @@ func run(ctx context.Context, shimPath string) error {
 
 	step("container 1 (server): writes to the shared volume, answers on localhost:9090")
 	server, err := pod.Run(ctx, cri.Container{Name: "server", Mounts: mounts, Command: []string{"sh", "-c",
-		`echo "Hello from $(uname -sr)" > /shared/note; echo "server: ready"; exec nc -ll -p 9090 -e echo "server: hello over localhost"`}})
+		`echo "Hello from $(uname -sr)" > /shared/note; echo "server: ready"; while :; do nc -l -p 9090 -e echo "server: hello over localhost"; done`}})
 	if err != nil {
 		return err
 	}

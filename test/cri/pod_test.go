@@ -22,7 +22,7 @@ func TestPodContainersShareLocalhostVolumeAndSandbox(t *testing.T) {
 		volume := t.TempDir()
 		mount := []cri.Mount{{HostPath: volume, ContainerPath: "/data"}}
 		server, err := pod.Run(ctx, cri.Container{Name: "server", Mounts: mount, Command: []string{"sh", "-c",
-			`echo from-server > /data/note; echo ready; exec nc -ll -p 9090 -e echo hello-over-localhost`}})
+			`echo from-server > /data/note; echo ready; while :; do nc -l -p 9090 -e echo hello-over-localhost; done`}})
 		if err != nil {
 			t.Fatal(err)
 		}
