@@ -73,7 +73,10 @@ type ShimPrint struct {
 	// median and most over the shim processes.
 	IdleCPUMSMedian float64 `json:"idle_cpu_ms_median"`
 	IdleCPUMSMax    float64 `json:"idle_cpu_ms_max"`
-	ContainerError  string  `json:"container_error,omitempty"` // why the container figures are missing
+	// USS and PSS again after the CPU window (medians; 0 without one).
+	USSAfterWindowKiB int    `json:"uss_after_window_kib"`
+	PSSAfterWindowKiB int    `json:"pss_after_window_kib"`
+	ContainerError    string `json:"container_error,omitempty"` // why the container figures are missing
 
 	pids []int
 }
@@ -365,28 +368,20 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 	}
 	time.Sleep(settle)
 	for _, d := range daemons {
-		if d.print.ContainerError != "" {
-			continue
-		}
-		var mems []memory
-		for _, pid := range d.print.pids {
-			m, err := readMemory(pid)
-			if err != nil {
-				d.print.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
-				break
-			}
-			mems = append(mems, m)
-		}
-		if d.print.ContainerError == "" {
-			d.print.Containers = len(mems)
-			d.print.USSKiB = medianOf(mems, func(m memory) int { return m.uss })
-			d.print.PSSKiB = medianOf(mems, func(m memory) int { return m.pss })
-			d.print.RSSKiB = medianOf(mems, func(m memory) int { return m.rss })
-			d.print.Threads = medianOf(mems, func(m memory) int { return m.threads })
+		if m, ok := d.memory(); ok {
+			d.print.Containers = len(d.print.pids)
+			d.print.USSKiB, d.print.PSSKiB, d.print.RSSKiB, d.print.Threads = m.uss, m.pss, m.rss, m.threads
 		}
 	}
 	if cpuWindow > 0 {
 		idleCPU(daemons, cpuWindow)
+		// Again after the idle window: what stays once the shims have
+		// settled (containerd-shim collects and returns memory every 30 s).
+		for _, d := range daemons {
+			if m, ok := d.memory(); ok {
+				d.print.USSAfterWindowKiB, d.print.PSSAfterWindowKiB = m.uss, m.pss
+			}
+		}
 	}
 	return version
 }
@@ -419,6 +414,29 @@ func idleCPU(daemons []*shimDaemon, window time.Duration) {
 			d.print.IdleCPUMSMedian, d.print.IdleCPUMSMax = ms(percentile(used, 0.5)), ms(used[len(used)-1])
 		}
 	}
+}
+
+// memory reads every shim process of d and returns the medians; on an
+// error it sets the ContainerError and returns false.
+func (d *shimDaemon) memory() (memory, bool) {
+	if d.print.ContainerError != "" {
+		return memory{}, false
+	}
+	var mems []memory
+	for _, pid := range d.print.pids {
+		m, err := readMemory(pid)
+		if err != nil {
+			d.print.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
+			return memory{}, false
+		}
+		mems = append(mems, m)
+	}
+	return memory{
+		uss:     medianOf(mems, func(m memory) int { return m.uss }),
+		pss:     medianOf(mems, func(m memory) int { return m.pss }),
+		rss:     medianOf(mems, func(m memory) int { return m.rss }),
+		threads: medianOf(mems, func(m memory) int { return m.threads }),
+	}, true
 }
 
 func medianOf(mems []memory, field func(memory) int) int {
@@ -513,16 +531,17 @@ func (d *shimDaemon) close() {
 func printFootprint(out io.Writer, rep *FootprintReport) {
 	c, m := rep.Config, rep.Machine
 	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
-	fmt.Fprintf(out, "start to serving: %d starts per shim, alternating; memory: %d containers per shim (one shim each), medians per shim process; idle CPU: over %gs\n",
+	fmt.Fprintf(out, "start to serving: %d starts per shim, alternating; memory: %d containers per shim (one shim each), medians per shim process; idle CPU over %gs, then USS and PSS again\n",
 		c.Starts, c.Containers, c.CPUWindowSecond)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "shim\tbinary MB\tstart p50 ms\tp90 ms\tidle RSS KiB\tidle threads\truntime\tcontainers\tUSS KiB\tPSS KiB\tRSS KiB\tthreads\tidle CPU ms med\tmax\t")
+	fmt.Fprintln(tw, "shim\tbinary MB\tstart p50 ms\tp90 ms\tidle RSS KiB\tidle threads\truntime\tcontainers\tUSS KiB\tPSS KiB\tRSS KiB\tthreads\tidle CPU ms med\tmax\tthen USS\tPSS\t")
 	for _, s := range rep.Shims {
-		figs := []string{"-", "-", "-", "-", "-", "-"}
+		figs := []string{"-", "-", "-", "-", "-", "-", "-", "-"}
 		if s.ContainerError == "" && s.Containers > 0 {
-			figs = []string{strconv.Itoa(s.USSKiB), strconv.Itoa(s.PSSKiB), strconv.Itoa(s.RSSKiB), strconv.Itoa(s.Threads), "-", "-"}
+			figs = []string{strconv.Itoa(s.USSKiB), strconv.Itoa(s.PSSKiB), strconv.Itoa(s.RSSKiB), strconv.Itoa(s.Threads), "-", "-", "-", "-"}
 			if c.CPUWindowSecond > 0 {
-				figs[4], figs[5] = fmt.Sprintf("%.1f", s.IdleCPUMSMedian), fmt.Sprintf("%.1f", s.IdleCPUMSMax)
+				figs[4], figs[5] = fmt.Sprintf("%.2f", s.IdleCPUMSMedian), fmt.Sprintf("%.2f", s.IdleCPUMSMax)
+				figs[6], figs[7] = strconv.Itoa(s.USSAfterWindowKiB), strconv.Itoa(s.PSSAfterWindowKiB)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%d\t%d\t%s\t%d\t%s\t\n", s.Name, float64(s.BinaryBytes)/1e6, s.StartP50MS, s.StartP90MS,

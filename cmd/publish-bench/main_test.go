@@ -296,6 +296,9 @@ func TestFootprintWithContainers(t *testing.T) {
 		if s.IdleCPUMSMedian < 0 || s.IdleCPUMSMax < s.IdleCPUMSMedian || s.IdleCPUMSMax > 2000 {
 			t.Errorf("%s: idle CPU median %v ms, max %v ms over a 2 s window", s.Name, s.IdleCPUMSMedian, s.IdleCPUMSMax)
 		}
+		if s.USSAfterWindowKiB <= 0 || s.USSAfterWindowKiB >= s.RSSKiB || s.PSSAfterWindowKiB <= 0 {
+			t.Errorf("%s: after the window USS %d, PSS %d KiB", s.Name, s.USSAfterWindowKiB, s.PSSAfterWindowKiB)
+		}
 		if s.BinaryBytes <= 0 {
 			t.Errorf("%s: binary size %d", s.Name, s.BinaryBytes)
 		}
