@@ -102,16 +102,25 @@ func TestCommandOutlivesForkingThread(t *testing.T) {
 		tid   int
 	}
 	ch, endThread := make(chan started), make(chan struct{})
-	go func() {
-		// Returning without unlocking ends this thread.
-		runtime.LockOSThread()
-		ec, err := startDyingWithShim(runc.Monitor, cmd)
-		ch <- started{ec, err, syscall.Gettid()}
-		<-endThread
-	}()
-	st := <-ch
-	if st.err != nil {
-		t.Fatal(st.err)
+	var st started
+	for st.tid == 0 {
+		go func() {
+			runtime.LockOSThread()
+			if syscall.Gettid() == os.Getpid() {
+				// The runtime keeps the main thread when its goroutine
+				// exits locked; try another thread.
+				runtime.UnlockOSThread()
+				ch <- started{}
+				return
+			}
+			// Returning without unlocking ends this thread.
+			ec, err := startDyingWithShim(runc.Monitor, cmd)
+			ch <- started{ec, err, syscall.Gettid()}
+			<-endThread
+		}()
+		if st = <-ch; st.err != nil {
+			t.Fatal(st.err)
+		}
 	}
 	pid := awaitPid(t, pidFile)
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
