@@ -351,8 +351,11 @@ func (p *Publisher) deliver(env *envelope) bool {
 // reported once however long it is held.
 func (p *Publisher) reportStall() {
 	p.watchdogRuns.Add(1)
-	if p.inflightSince.Load() == 0 {
-		return // answered just as the timer fired
+	// A timer that fired as its request was answered may run late, during
+	// the next request: report only a request held that long.
+	since := p.inflightSince.Load()
+	if since == 0 || time.Since(time.Unix(0, since)) < p.cfg.RequestTimeout {
+		return
 	}
 	err := fmt.Errorf("containerd has not answered an event for %v; waiting for its answer (re-sending could duplicate and reorder it)", p.cfg.RequestTimeout)
 	p.mu.Lock()
