@@ -349,7 +349,17 @@ func (a *App) waitExit(ctx context.Context) {
 }
 
 func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
-	return a.runtime.Kill(ctx, a.id, int(sig), all, 0)
+	err := a.runtime.Kill(ctx, a.id, int(sig), all, 0)
+	if err == nil || errdefs.IsNotFound(err) {
+		return err
+	}
+	// A dead sandbox fails the kill with a connection error; the
+	// container is gone (its exit is on its way), which CRI's stop
+	// takes as done only from a NotFound.
+	if st, serr := a.runtime.State(ctx, a.id); runsc.IsNotExist(serr) || (serr == nil && st.Status == "stopped") {
+		return fmt.Errorf("%w (the container is stopped): %w", err, errdefs.ErrNotFound)
+	}
+	return err
 }
 
 // remove deletes the container from its sandbox (`runsc delete --force`,

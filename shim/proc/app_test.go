@@ -19,7 +19,7 @@ import (
 
 // fakeRunsc is a stand-in for runsc that behaves as runsc does for an app
 // container of a pod, with the pod's sandbox under the test's control:
-// `wait` blocks until the test writes an exit status (or kills the sandbox),
+// `wait` blocks until the test writes an exit status (or makes it fail),
 // `kill` of a running container makes it exit with 128+signal, `kill` of a
 // created one fails as runsc's does. Every call is logged.
 const fakeRunscScript = `#!/bin/sh
@@ -35,7 +35,7 @@ create)
 start)
 	echo running > $dir/state ;;
 wait)
-	while [ ! -f $dir/exit ] && [ ! -f $dir/sandbox-gone ]; do sleep 0.01; done
+	while [ ! -f $dir/exit ] && [ ! -f $dir/wait-fails ]; do sleep 0.01; done
 	if [ -f $dir/exit ]; then echo stopped > $dir/state; echo "{\"id\":\"$1\",\"exitStatus\":$(cat $dir/exit)}"; exit 0; fi
 	echo 'waiting on container: urpc method "containerManager.Wait" failed: EOF' >&2; exit 1 ;;
 state)
@@ -43,6 +43,7 @@ state)
 	st=$(state); [ -f $dir/sandbox-gone ] && st=stopped
 	echo "{\"id\":\"$1\",\"status\":\"$st\",\"pid\":4242}" ;;
 kill)
+	[ -f $dir/sandbox-gone ] && { echo "connecting to control server at PID 4242: connection refused" >&2; exit 1; }
 	[ "$1" = --all ] && shift
 	case $(state) in
 	running) echo $((128 + $2)) > $dir/exit ;;
@@ -257,8 +258,9 @@ func TestAppDeleteCreatedReportsExit(t *testing.T) {
 	}
 }
 
-// The pod's sandbox dies: `runsc wait` fails, runsc reports the container
-// stopped, and the exit is reported as a SIGKILL.
+// The pod's sandbox dies: `runsc kill` cannot reach it, `runsc wait`
+// fails, runsc reports the container stopped, and the exit is reported as
+// a SIGKILL.
 func TestAppSandboxDies(t *testing.T) {
 	ctx := context.Background()
 	f := newFakePod(t)
@@ -267,6 +269,12 @@ func TestAppSandboxDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.touch(t, "sandbox-gone", "")
+	// Before the waiter notices: runsc cannot reach the sandbox, and the
+	// container is stopped, which CRI's stop must see as NotFound.
+	if err := a.Kill(ctx, uint32(syscall.SIGTERM), false); !errdefs.IsNotFound(err) {
+		t.Errorf("kill with the sandbox gone: %v, want NotFound", err)
+	}
+	f.touch(t, "wait-fails", "")
 	waitExited(t, a)
 	if got := f.reported(); len(got) != 1 || got[0] != ExitStatusSandboxGone {
 		t.Fatalf("reported exits %v, want [%d]", got, ExitStatusSandboxGone)
