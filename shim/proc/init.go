@@ -101,7 +101,7 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 // then connects them to containerd's fifos and reads the pid.
 func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) error {
 	pidFile := bundlePidFile(p.bundle)
-	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO()}
+	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO(), Rootfs: p.rootfs}
 	var socket *runc.Socket
 	if p.io.stdio.Terminal {
 		var err error

@@ -49,13 +49,15 @@ var forkThread = sync.OnceValue(func() chan<- startRequest {
 	return reqs
 })
 
-// startDyingWithShim starts cmd through monitor with SIGKILL as its
-// parent-death signal, from the shim's fork thread.
+// startDyingWithShim starts cmd through monitor from the shim's fork
+// thread, with SIGKILL as its parent-death signal unless it has one.
 func startDyingWithShim(monitor runc.ProcessMonitor, cmd *exec.Cmd) (chan runc.Exit, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if cmd.SysProcAttr.Pdeathsig == 0 {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	done := make(chan startResult, 1)
 	forkThread() <- startRequest{monitor, cmd, done}
 	res := <-done

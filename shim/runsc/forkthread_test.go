@@ -16,13 +16,20 @@ import (
 	runc "github.com/containerd/go-runc"
 )
 
-// Run as the fake shim of TestCommandDiesWithShim: start one runsc command
-// that blocks, and block with it.
+// The test binary is the guard of the creates its tests run, as the shim
+// binary is in the shim. Run as a fake shim (TestCommandDiesWithShim,
+// TestCreateGuardCleansUp), it runs one runsc command that blocks: `start`,
+// or `create` of the bundle in RUNSC_TEST_FAKE_SHIM_BUNDLE.
 func TestMain(m *testing.M) {
+	GuardCreates()
 	if command := os.Getenv("RUNSC_TEST_FAKE_SHIM"); command != "" {
 		r := New(command, "", "", "c1", nil)
 		r.Monitor = runc.Monitor
-		fmt.Println(r.Start(context.Background(), "c1"))
+		if bundle := os.Getenv("RUNSC_TEST_FAKE_SHIM_BUNDLE"); bundle != "" {
+			fmt.Println(r.Create(context.Background(), "c1", bundle, &CreateOpts{Rootfs: filepath.Join(bundle, "rootfs")}))
+		} else {
+			fmt.Println(r.Start(context.Background(), "c1"))
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

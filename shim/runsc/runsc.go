@@ -224,6 +224,9 @@ type CreateOpts struct {
 	ConsoleSocket runc.ConsoleSocket
 	// IO becomes the container's stdio when there is no terminal.
 	IO runc.IO
+	// Rootfs is the rootfs mount the shim made for the container, if any:
+	// if the shim dies during the command, its guard unmounts it.
+	Rootfs string
 }
 
 func (o *CreateOpts) args() []string {
@@ -239,15 +242,13 @@ func (o *CreateOpts) args() []string {
 
 // Create runs `runsc create`: the sandbox is up, the container not started.
 func (r *Runsc) Create(ctx context.Context, id, bundle string, opts *CreateOpts) error {
-	args := append([]string{"create", "--bundle", bundle}, opts.args()...)
-	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
+	return r.runCreating(ctx, id, append([]string{"create", "--bundle", bundle}, opts.args()...), opts)
 }
 
 // Restore runs `runsc restore --detach`: the container is created from the
 // checkpoint image and running when it returns.
 func (r *Runsc) Restore(ctx context.Context, id, bundle, imagePath string, opts *CreateOpts) error {
-	args := append([]string{"restore", "--detach", "--bundle", bundle, "--image-path", imagePath}, opts.args()...)
-	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
+	return r.runCreating(ctx, id, append([]string{"restore", "--detach", "--bundle", bundle, "--image-path", imagePath}, opts.args()...), opts)
 }
 
 // Start runs `runsc start` of a sandbox's root container.

@@ -187,8 +187,8 @@ func TestShimKilled(t *testing.T) {
 	for _, kp := range []killPoint{
 		{name: "running"},
 		{name: "running-plugin-root", pluginRoot: true, knownLeaks: []string{"sandbox", "gofer", "runsc-command", "runsc-state"}},
-		{name: "mid-create", hold: "create", knownLeaks: []string{"mount"}},
-		{name: "mid-create-after-runsc", hold: "create", afterRunsc: true, knownLeaks: []string{"sandbox", "gofer", "mount", "runsc-state"}},
+		{name: "mid-create", hold: "create"},
+		{name: "mid-create-after-runsc", hold: "create", afterRunsc: true},
 		{name: "mid-exec", hold: "exec"},
 		{name: "mid-exec-after-runsc", hold: "exec", afterRunsc: true},
 	} {

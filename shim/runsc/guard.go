@@ -1,0 +1,158 @@
+package runsc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A shim killed while `runsc create` (or `restore`) runs would leave what
+// runsc made by then: the sandbox, the gofer, runsc's state, and the rootfs
+// the shim mounted. containerd 1.6 cleans up after a dead shim only for a
+// task whose Create returned, and the parent-death signal kills the runsc
+// command but not what it started. So the shim binary, re-executed as a
+// guard, is the parent of `runsc create`: if the shim dies before create is
+// done, the guard kills create, runs `runsc delete --force` and unmounts the
+// rootfs. It lives only as long as the command; the sandbox and gofer are
+// re-parented to the shim (a subreaper) as without it.
+
+// guardEnv carries a guardSpec to the shim binary re-executed as a guard.
+const guardEnv = "GVISOR_CONTAINERD_SHIM_CREATE_GUARD"
+
+// guardBinary is the shim binary that serves as the guard; "" runs create
+// unguarded (a process that did not call GuardCreates, e.g. a test).
+var guardBinary string
+
+type guardSpec struct {
+	Runsc   string   // path of the runsc binary; the guard's argv is the command's
+	ShimPid int      // the guard's parent: another parent means the shim died
+	Delete  []string // argv of `runsc delete --force <id>`
+	Rootfs  string   // a mount unmounted after the delete; "" for none
+}
+
+// GuardCreates must be called first in the shim's main. In a process
+// started as a guard it runs the guard and exits; otherwise it makes later
+// Create and Restore calls run under a guard (this binary).
+func GuardCreates() {
+	if spec := os.Getenv(guardEnv); spec != "" {
+		os.Exit(runGuard(spec, os.Args))
+	}
+	guardBinary = "/proc/self/exe"
+}
+
+// runCreating runs create or restore, under a guard when enabled.
+func (r *Runsc) runCreating(ctx context.Context, id string, args []string, opts *CreateOpts) error {
+	cmd := r.command(ctx, append(args, id)...)
+	if guardBinary == "" || cmd.Err != nil {
+		return r.runDetaching(cmd, opts.IO)
+	}
+	if _, err := exec.LookPath(cmd.Path); err != nil {
+		// Unguarded, starting it fails with the clear error.
+		return r.runDetaching(cmd, opts.IO)
+	}
+	// The delete logs nowhere: containerd renames the bundle, the log's
+	// directory, when the create fails.
+	unlogged := *r
+	unlogged.Log = ""
+	spec, err := json.Marshal(guardSpec{
+		Runsc:   cmd.Path,
+		ShimPid: os.Getpid(),
+		Delete:  unlogged.command(ctx, "delete", "--force", id).Args,
+		Rootfs:  opts.Rootfs,
+	})
+	if err != nil {
+		return err
+	}
+	guard := exec.CommandContext(ctx, guardBinary)
+	// The runsc command line, so the guard shows as the command it runs
+	// and failures are reported as that command's.
+	guard.Args = cmd.Args
+	guard.Env = append(os.Environ(), guardEnv+"="+string(spec))
+	// Not SIGKILL: the guard must live to clean up.
+	guard.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return r.runDetaching(guard, opts.IO)
+}
+
+// runGuard runs the command in argv (spec.Runsc as the binary) and exits
+// with its status. When the shim dies first, it cleans up and exits 137.
+func runGuard(specJSON string, argv []string) int {
+	var spec guardSpec
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil || spec.Runsc == "" || len(argv) == 0 {
+		fmt.Fprintf(os.Stderr, "gvisor-containerd-shim: bad %s: %q\n", guardEnv, specJSON)
+		return 125
+	}
+	shimDied := make(chan os.Signal, 1)
+	signal.Notify(shimDied, syscall.SIGTERM)
+	// Held open so the rootfs is found after containerd renamed the bundle.
+	bundle := -1
+	if spec.Rootfs != "" {
+		if fd, err := unix.Open(filepath.Dir(spec.Rootfs), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			bundle = fd
+		}
+	}
+	cleanup := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		exec.CommandContext(ctx, spec.Delete[0], spec.Delete[1:]...).Run()
+		if bundle >= 0 {
+			target := "/proc/self/fd/" + strconv.Itoa(bundle) + "/" + filepath.Base(spec.Rootfs)
+			for unix.Unmount(target, unix.MNT_DETACH) == nil {
+			}
+		}
+		return 128 + int(syscall.SIGKILL)
+	}
+	if os.Getppid() != spec.ShimPid {
+		return cleanup() // the shim died before the signal handler was set
+	}
+	// The command's own parent-death signal follows this thread.
+	runtime.LockOSThread()
+	cmd := exec.Command(spec.Runsc, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, guardEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "gvisor-containerd-shim: %v\n", err)
+		return 127
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-shimDied:
+		cmd.Process.Kill()
+		<-done
+		return cleanup()
+	case err := <-done:
+		if os.Getppid() != spec.ShimPid {
+			return cleanup() // created, but nobody is left to use or delete it
+		}
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &exit):
+			if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return exit.ExitCode()
+		default:
+			return 127
+		}
+	}
+}
