@@ -128,31 +128,42 @@ func runGuard(specJSON string, argv []string) int {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "gvisor-containerd-shim: %v\n", err)
-		return 127
+		return 127 // as a shell's "not found"; its stderr is the container's
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	select {
-	case <-shimDied:
-		cmd.Process.Kill()
-		<-done
-		return cleanup()
-	case err := <-done:
-		if os.Getppid() != spec.ShimPid {
-			return cleanup() // created, but nobody is left to use or delete it
-		}
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &exit):
-			if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return 128 + int(ws.Signal())
+	for {
+		select {
+		case <-shimDied:
+			// The kernel re-parents the guard before it signals; a SIGTERM
+			// from anyone else (to the shim's process group) is not the
+			// shim's death.
+			if os.Getppid() == spec.ShimPid {
+				continue
 			}
-			return exit.ExitCode()
-		default:
-			return 127
+			cmd.Process.Kill()
+			<-done
+			return cleanup()
+		case err := <-done:
+			if os.Getppid() != spec.ShimPid {
+				return cleanup() // created, but nobody is left to use or delete it
+			}
+			return exitCode(err)
 		}
+	}
+}
+
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return exit.ExitCode()
+	default:
+		return 127
 	}
 }
