@@ -23,9 +23,9 @@ import (
 // killPoint is when a scenario SIGKILLs the shim.
 type killPoint struct {
 	name string
-	// hold is the runsc subcommand the shim is killed in: "create" or
-	// "exec"; "" kills the shim of a running container (with a running
-	// exec process).
+	// hold is the runsc subcommand the shim is killed in: "create",
+	// "start", "exec" or "delete" (after the container was killed); ""
+	// kills the shim of a running container (with a running exec process).
 	hold string
 	// afterRunsc holds the command after the real runsc returned (the
 	// sandbox or the exec process exists; the shim has not heard back),
@@ -58,9 +58,11 @@ func holdingRuntime(t *testing.T, kp killPoint) (runtime, ready string) {
 	if kp.afterRunsc {
 		first = "  runsc \"$@\" || exit $?\n"
 	}
-	// Nothing ever opens block for writing: the open blocks for good.
-	script := fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" %s \"*)\n%s  echo held > %s\n  : < %s\n  exit 1;;\nesac\nexec runsc \"$@\"\n",
-		kp.hold, first, shellQuote(ready), shellQuote(block))
+	// Only the first such command is held (mkdir is atomic): containerd's
+	// own `runsc delete --force` after the shim died must run. Nothing ever
+	// opens block for writing: the open blocks for good.
+	script := fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" %s \"*)\n  if mkdir %s 2>/dev/null; then\n%s  echo held > %s\n  : < %s\n  exit 1\n  fi;;\nesac\nexec runsc \"$@\"\n",
+		kp.hold, shellQuote(filepath.Join(dir, "held")), first, shellQuote(ready), shellQuote(block))
 	if err := os.WriteFile(runtime, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +193,8 @@ func TestShimKilled(t *testing.T) {
 		{name: "mid-create-after-runsc", hold: "create", afterRunsc: true},
 		{name: "mid-exec", hold: "exec"},
 		{name: "mid-exec-after-runsc", hold: "exec", afterRunsc: true},
+		{name: "mid-start", hold: "start"},
+		{name: "mid-delete", hold: "delete"},
 	} {
 		t.Run(kp.name, func(t *testing.T) { killShimAt(t, kp) })
 	}
@@ -252,27 +256,31 @@ func killShimAt(t *testing.T, kp killPoint) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := task.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		spec, err := c.Spec(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		probe := *spec.Process
-		probe.Args = []string{"/bin/sleep", "1000"}
-		execErr := make(chan error, 1)
-		go func() {
-			p, err := task.Exec(ctx, "probe", &probe, cio.NullIO)
-			if err == nil {
-				err = p.Start(ctx)
+		inFlight := make(chan error, 1)
+		switch kp.hold {
+		case "start":
+			go func() { inFlight <- task.Start(ctx) }()
+		case "delete":
+			s.startWithExec(t, c, task)
+			exited, err := task.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-			execErr <- err
-		}()
-		if kp.hold == "exec" {
+			if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			go func() { _, err := task.Delete(ctx); inFlight <- err }()
+		case "exec":
+			if err := task.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			go func() { inFlight <- s.exec(c, task) }()
+		default:
+			s.startWithExec(t, c, task)
+		}
+		if kp.hold != "" {
 			awaitHeld(t, held)
-		} else if err := <-execErr; err != nil {
-			t.Fatal(err)
 		}
 		killed = time.Now()
 		if err := syscall.Kill(s.shimPid(id), syscall.SIGKILL); err != nil {
@@ -280,6 +288,9 @@ func killShimAt(t *testing.T, kp killPoint) {
 		}
 		if !rec.waitDeleted(name, time.Minute) {
 			t.Fatal("containerd did not clean up after the dead shim (no TaskDelete)")
+		}
+		if kp.hold != "" {
+			t.Logf("%s: %v", kp.hold, <-inFlight)
 		}
 	}
 	cleanedUp := time.Since(killed)
@@ -300,6 +311,33 @@ func killShimAt(t *testing.T, kp killPoint) {
 	if len(unexpected) > 0 {
 		t.Fatalf("left behind after containerd's cleanup:\n%s", strings.Join(unexpected, "\n"))
 	}
+}
+
+// startWithExec starts the task and a long-running exec process in it.
+func (s *suite) startWithExec(t *testing.T, c containerd.Container, task containerd.Task) {
+	t.Helper()
+	if err := task.Start(s.ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.exec(c, task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exec starts a sleeping exec process "probe" in task.
+func (s *suite) exec(c containerd.Container, task containerd.Task) error {
+	ctx := s.ctx()
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return err
+	}
+	probe := *spec.Process
+	probe.Args = []string{"/bin/sleep", "1000"}
+	p, err := task.Exec(ctx, "probe", &probe, cio.NullIO)
+	if err != nil {
+		return err
+	}
+	return p.Start(ctx)
 }
 
 func awaitHeld(t *testing.T, held <-chan string) {
