@@ -89,7 +89,7 @@ func (r *Runsc) runCreating(ctx context.Context, id string, args []string, opts 
 // with its status. When the shim dies first, it cleans up and exits 137.
 func runGuard(specJSON string, argv []string) int {
 	var spec guardSpec
-	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil || spec.Runsc == "" || len(argv) == 0 {
+	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil || spec.Runsc == "" || len(spec.Delete) == 0 || len(argv) == 0 {
 		fmt.Fprintf(os.Stderr, "gvisor-containerd-shim: bad %s: %q\n", guardEnv, specJSON)
 		return 125
 	}

@@ -100,3 +100,13 @@ func TestCreateGuardPassesStatusThrough(t *testing.T) {
 		t.Fatalf("create: %v, want a runsc Error with exit status 3", err)
 	}
 }
+
+// A malformed guard spec (the shim binary started by hand with the
+// variable set) is refused with status 125, never a panic.
+func TestGuardRefusesBadSpec(t *testing.T) {
+	for _, spec := range []string{"x", "{}", `{"Runsc":"/bin/true"}`} {
+		if got := runGuard(spec, []string{"runsc", "create", "c1"}); got != 125 {
+			t.Errorf("spec %q: status %d, want 125", spec, got)
+		}
+	}
+}
