@@ -69,6 +69,7 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 	defer node.Close()
 
 	results := map[string]map[string]string{} // handler → spec → passed/failed/skipped
+	reasons := map[string]map[string]string{} // handler → failed spec → why
 	for _, h := range handlers {
 		report := filepath.Join(reports, "junit-"+h+".xml")
 		args := []string{
@@ -93,11 +94,11 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		specs, err := readJUnit(report)
+		specs, why, err := readJUnit(report)
 		if err != nil {
 			return fmt.Errorf("handler %s: critest: %v; its report: %w", h, runErr, err)
 		}
-		results[h] = specs
+		results[h], reasons[h] = specs, why
 		fmt.Printf("    %s\n", summary(specs))
 	}
 
@@ -116,10 +117,23 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Println("  - " + n)
+			fmt.Printf("  - %s\n      %s\n", n, reasons[cri.Runsc][n])
 		}
 		if len(names) == 0 {
 			fmt.Println("  (none)")
+		}
+	}
+	for _, h := range handlers {
+		fmt.Printf("\nFailed on %s:\n", h)
+		var names []string
+		for spec, st := range results[h] {
+			if st == "failed" {
+				names = append(names, spec)
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Printf("  - %s\n      %s\n", n, reasons[h][n])
 		}
 	}
 	fmt.Printf("\nReports and logs: %s\n", reports)
@@ -133,27 +147,46 @@ type junitSuites struct {
 }
 
 type junitCase struct {
-	Name    string    `xml:"name,attr"`
-	Status  string    `xml:"status,attr"`
-	Failure *struct{} `xml:"failure"`
+	Name    string `xml:"name,attr"`
+	Status  string `xml:"status,attr"`
+	Failure *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"failure"`
 	Error   *struct{} `xml:"error"`
 	Skipped *struct{} `xml:"skipped"`
+}
+
+// reason is the telling line of a failure message: the runtime's error
+// when there is one.
+func reason(message string) string {
+	lines := strings.Split(message, "\n")
+	pick := strings.TrimSpace(lines[0])
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); strings.Contains(l, "rpc error") || strings.Contains(l, "exited with") || strings.Contains(l, "connection refused") {
+			pick = l
+			break
+		}
+	}
+	if len(pick) > 240 {
+		pick = pick[:240] + "…"
+	}
+	return pick
 }
 
 var leadingBrackets = regexp.MustCompile(`^\[[A-Za-z]+\] `)
 
 // readJUnit returns each spec's outcome, ginkgo's suite set-up and
-// tear-down left out.
-func readJUnit(path string) (map[string]string, error) {
+// tear-down left out, and the reason of each failure.
+func readJUnit(path string) (map[string]string, map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var s junitSuites
 	if err := xml.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	specs := map[string]string{}
+	specs, reasons := map[string]string{}, map[string]string{}
 	for _, suite := range s.Suites {
 		for _, c := range suite.Cases {
 			name := leadingBrackets.ReplaceAllString(c.Name, "")
@@ -161,7 +194,9 @@ func readJUnit(path string) (map[string]string, error) {
 				continue
 			}
 			switch {
-			case c.Failure != nil || c.Error != nil:
+			case c.Failure != nil:
+				specs[name], reasons[name] = "failed", reason(c.Failure.Message)
+			case c.Error != nil:
 				specs[name] = "failed"
 			case c.Skipped != nil:
 				specs[name] = "skipped"
@@ -170,7 +205,7 @@ func readJUnit(path string) (map[string]string, error) {
 			}
 		}
 	}
-	return specs, nil
+	return specs, reasons, nil
 }
 
 func counts(specs map[string]string) map[string]int {
