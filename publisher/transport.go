@@ -7,14 +7,13 @@ import (
 	"net"
 	"syscall"
 
-	grpcevents "github.com/containerd/containerd/api/services/events/v1"
 	ttrpcevents "github.com/containerd/containerd/api/services/ttrpc/events/v1"
 	"github.com/containerd/ttrpc"
 	"github.com/gogo/protobuf/types"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/google/gvisor-containerd-shim/internal/grpcunary"
 )
 
 // transport delivers one envelope per call over an established connection.
@@ -64,37 +63,44 @@ func (t *ttrpcTransport) forward(ctx context.Context, env *envelope) error {
 
 func (t *ttrpcTransport) close() error { return t.client.Close() }
 
+// grpcTransport calls the gRPC events service through grpcunary rather than
+// google.golang.org/grpc, which would cost every shim ~250 KiB of private
+// memory for a fallback path (docs/benchmarks.md).
 type grpcTransport struct {
-	conn   *grpc.ClientConn
-	events grpcevents.EventsClient
+	conn *grpcunary.Conn
 }
 
+// forwardMethod is containerd's gRPC Events.Forward. Its request has the
+// same wire format as the ttrpc service's, whose Go type is used to marshal
+// it so that the gRPC stubs (and with them grpc) are not linked.
+const forwardMethod = "/containerd.services.events.v1.Events/Forward"
+
 func dialGRPC(ctx context.Context, address string) (transport, error) {
-	// Probe first so that a missing or refusing socket fails fast with the
-	// dial error, which the sender uses to tell an outage from a downgrade.
-	probe, err := dialUnix(ctx, address)
+	// A missing or refusing socket fails with the dial error itself, which
+	// the sender uses to tell an outage from a downgrade.
+	nc, err := dialUnix(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	probe.Close()
-	conn, err := grpc.DialContext(ctx, "unix://"+address,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return dialUnix(ctx, address) }),
-		grpc.WithBlock(),
-	)
+	// grpc-go's authority for a unix socket target.
+	conn, err := grpcunary.Dial(ctx, nc, "localhost")
 	if err != nil {
 		return nil, fmt.Errorf("grpc dial %s: %w", address, err)
 	}
-	return &grpcTransport{conn: conn, events: grpcevents.NewEventsClient(conn)}, nil
+	return &grpcTransport{conn: conn}, nil
 }
 
 func (t *grpcTransport) forward(ctx context.Context, env *envelope) error {
-	_, err := t.events.Forward(ctx, &grpcevents.ForwardRequest{Envelope: &grpcevents.Envelope{
+	request, err := (&ttrpcevents.ForwardRequest{Envelope: &ttrpcevents.Envelope{
 		Timestamp: env.timestamp,
 		Namespace: env.namespace,
 		Topic:     env.topic,
 		Event:     env.event,
-	}})
+	}}).Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = t.conn.Invoke(ctx, forwardMethod, request)
 	return err
 }
 
