@@ -30,7 +30,7 @@ import (
 func main() {
 	shim := flag.String("shim", "bin/gvisor-containerd-shim", "the built shim binary")
 	rounds := flag.Int("rounds", 10, "pods started per handler")
-	probes := flag.Int("probes", 50, "exec probes per variant")
+	probes := flag.Int("probes", 60, "exec probes per variant")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *shim, *rounds, *probes)
