@@ -33,6 +33,25 @@ func highest(stdout, stderr string) (out, err int) {
 	return last(stdout, "out"), last(stderr, "err")
 }
 
+// everyLineOnce checks that stream's counter lines in s run 0, 1, 2, ...
+// with no gap and no repeat.
+func everyLineOnce(s, stream string) error {
+	want := 0
+	for _, m := range counterLine.FindAllStringSubmatch(s, -1) {
+		if m[1] != stream {
+			continue
+		}
+		if v, _ := strconv.Atoi(m[2]); v != want {
+			return fmt.Errorf("%s-%d follows %s-%d", stream, v, stream, want-1)
+		}
+		want++
+	}
+	if want == 0 {
+		return fmt.Errorf("no %s lines", stream)
+	}
+	return nil
+}
+
 // waitLogsPast polls crictl logs until both streams show a line past n.
 func waitLogsPast(t *testing.T, n *cri.Node, id string, past int, within time.Duration) (int, int) {
 	t.Helper()
@@ -50,8 +69,8 @@ func waitLogsPast(t *testing.T, n *cri.Node, id string, past int, within time.Du
 }
 
 // A running container's logs show both streams, and keep growing after
-// containerd restarts under it (the shim's copy of its output must not
-// depend on containerd's end of the fifos).
+// containerd restarts under it with no line lost or repeated: the lines
+// written while no daemon reads wait in the fifos the shim holds open.
 func TestLogsOfRunningContainerGrowAcrossContainerdRestart(t *testing.T) {
 	forEachHandler(t, func(t *testing.T, n *cri.Node, handler string) {
 		pod := runPod(t, n, handler, "logs")
@@ -65,6 +84,12 @@ func TestLogsOfRunningContainerGrowAcrossContainerdRestart(t *testing.T) {
 		}
 		o, e := highest(logs(t, n, id))
 		waitLogsPast(t, n, id, max(o, e)+10, 30*time.Second)
+		stdout, stderr := logs(t, n, id)
+		for _, l := range []struct{ stream, text string }{{"out", stdout}, {"err", stderr}} {
+			if err := everyLineOnce(l.text, l.stream); err != nil {
+				t.Errorf("%s across the restart: %v", l.stream, err)
+			}
+		}
 		st, err := n.Status(timeout(t, time.Minute), id)
 		if err != nil || st.State != "CONTAINER_RUNNING" {
 			t.Errorf("after the restart: state %q (%v), want CONTAINER_RUNNING", st.State, err)
