@@ -13,7 +13,10 @@ import (
 const BusyboxPath = "/bin/busybox"
 
 var (
-	dirs    = []string{"bin", "proc", "sys", "dev", "tmp", "etc"}
+	// Every mount point of containerd's default spec exists (run too): runsc
+	// creates a missing one in the shared rootfs, and two sandboxes doing so
+	// at once race (the loser's mkdir gets EEXIST, its mount ENOENT).
+	dirs    = []string{"bin", "proc", "sys", "dev", "run", "tmp", "etc"}
 	applets = []string{"sh", "echo", "sleep", "cat", "true", "false", "ls", "ps", "printf", "tty", "stty", "uname"}
 )
 
