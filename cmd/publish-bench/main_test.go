@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/sys/reaper"
+
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 )
 
@@ -224,8 +226,18 @@ func buildShim(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "gvisor-containerd-shim")
 	build := exec.Command("make", "build", "SHIM="+bin)
 	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the shim: %v\n%s", err, out)
+	var out bytes.Buffer
+	build.Stdout, build.Stderr = &out, &out
+	// Tests that ran the fork path left this process reaping every child
+	// on SIGCHLD, so a plain Wait could lose the race for make's status
+	// ("waitid: no child processes"); the reaper's own Start/Wait cannot.
+	reaperOnce.Do(installReaper)
+	ec, err := reaper.Default.Start(build)
+	if err != nil {
+		t.Fatalf("build the shim: %v", err)
+	}
+	if status, err := reaper.Default.Wait(build, ec); err != nil || status != 0 {
+		t.Fatalf("build the shim: exit %d, %v\n%s", status, err, out.String())
 	}
 	return bin
 }
