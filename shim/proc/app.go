@@ -58,11 +58,10 @@ type App struct {
 	state appState
 
 	id, namespace, bundle string
-	rootfs                string
-	runtime               *runsc.Runsc
-	io                    *processIO
-	pid                   int
-	exit                  exitState
+	hostResources
+	runtime *runsc.Runsc
+	pid     int
+	exit    exitState
 
 	onExit   ExitFunc
 	reported sync.Once
@@ -97,26 +96,15 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		onExit:    onExit,
 		stopWait:  func() {},
 	}
-	rootfs, err := mountRootfs(cfg.Bundle, cfg.Mounts)
+	err := a.acquire(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.rootfs = rootfs
 	defer func() {
 		if retErr != nil {
 			a.cleanup(ctx)
 		}
 	}()
-	if a.io, err = newProcessIO(ctx, ioConfig{
-		ID:        cfg.ID,
-		Namespace: cfg.Namespace,
-		Stdio:     cfg.Stdio,
-		UID:       cfg.IoUID,
-		GID:       cfg.IoGID,
-		Monitor:   cfg.Runtime.ProcessMonitor(),
-	}); err != nil {
-		return nil, err
-	}
 	pidFile := bundlePidFile(cfg.Bundle)
 	opts := &runsc.CreateOpts{PidFile: pidFile}
 	var socket *runc.Socket
@@ -127,24 +115,25 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		defer socket.Close()
 		opts.ConsoleSocket = socket
 	}
+	defer func() {
+		if retErr != nil {
+			// runsc may have started the container's gofer before failing.
+			deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
+		}
+	}()
 	if err := a.runtime.Create(ctx, a.id, a.bundle, opts); err != nil {
-		// runsc may have started the container's gofer before failing.
-		deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
 		return nil, err
 	}
 	if socket != nil {
 		c, err := socket.ReceiveMaster()
 		if err != nil {
-			deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
 			return nil, fmt.Errorf("receiving the terminal from runsc: %w", err)
 		}
 		if err := a.io.copyConsole(ctx, c); err != nil {
-			deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
 			return nil, err
 		}
 	}
 	if a.pid, err = readPidFile(pidFile); err != nil {
-		deleteFromRunsc(context.WithoutCancel(ctx), a.runtime, a.id)
 		return nil, err
 	}
 	a.state = &appCreatedState{a: a}
@@ -370,12 +359,4 @@ func (a *App) remove(ctx context.Context) error {
 	err := deleteFromRunsc(ctx, a.runtime, a.id)
 	a.cleanup(ctx)
 	return err
-}
-
-func (a *App) cleanup(ctx context.Context) {
-	if a.io != nil {
-		a.io.close()
-	}
-	unmountRootfs(ctx, a.rootfs)
-	a.rootfs = ""
 }

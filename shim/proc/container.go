@@ -92,6 +92,45 @@ func IsAppContainer(bundle string) (bool, error) {
 	return true, nil
 }
 
+// hostResources is what a container holds on the host while it exists:
+// its rootfs mount and its stdio. Init and App share it.
+type hostResources struct {
+	rootfs string // mounted by acquire; "" when nothing was mounted
+	io     *processIO
+}
+
+// acquire mounts the rootfs and opens the stdio; on failure nothing is
+// left held.
+func (h *hostResources) acquire(ctx context.Context, cfg ContainerConfig) error {
+	rootfs, err := mountRootfs(cfg.Bundle, cfg.Mounts)
+	if err != nil {
+		return err
+	}
+	h.rootfs = rootfs
+	if h.io, err = newProcessIO(ctx, ioConfig{
+		ID:        cfg.ID,
+		Namespace: cfg.Namespace,
+		Stdio:     cfg.Stdio,
+		UID:       cfg.IoUID,
+		GID:       cfg.IoGID,
+		Monitor:   cfg.Runtime.ProcessMonitor(),
+	}); err != nil {
+		h.cleanup(ctx)
+		return err
+	}
+	return nil
+}
+
+// cleanup releases the stdio and unmounts the rootfs, after a failed
+// create or at delete.
+func (h *hostResources) cleanup(ctx context.Context) {
+	if h.io != nil {
+		h.io.close()
+	}
+	unmountRootfs(ctx, h.rootfs)
+	h.rootfs = ""
+}
+
 // mountRootfs mounts mounts at <bundle>/rootfs and returns that path, or
 // "" when there is nothing to mount.
 func mountRootfs(bundle string, mounts []mount.Mount) (string, error) {

@@ -37,12 +37,11 @@ type Init struct {
 	state initState
 
 	id, namespace, bundle string
-	rootfs                string // mounted by Create; "" when nothing was mounted
-	runtime               *runsc.Runsc
-	io                    *processIO
-	checkpoint            string
-	pid                   int
-	exit                  exitState
+	hostResources
+	runtime    *runsc.Runsc
+	checkpoint string
+	pid        int
+	exit       exitState
 }
 
 var _ Container = (*Init)(nil)
@@ -62,28 +61,14 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
 		return nil, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	rootfs, err := mountRootfs(cfg.Bundle, cfg.Mounts)
-	if err != nil {
+	if err := p.acquire(ctx, cfg); err != nil {
 		return nil, err
 	}
-	p.rootfs = rootfs
 	defer func() {
 		if retErr != nil {
 			p.cleanup(ctx)
 		}
 	}()
-	pio, err := newProcessIO(ctx, ioConfig{
-		ID:        cfg.ID,
-		Namespace: cfg.Namespace,
-		Stdio:     cfg.Stdio,
-		UID:       cfg.IoUID,
-		GID:       cfg.IoGID,
-		Monitor:   cfg.Runtime.ProcessMonitor(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.io = pio
 	if cfg.Checkpoint != "" {
 		p.state = &createdCheckpointState{p: p}
 		return p, nil
@@ -145,16 +130,6 @@ func readPidFile(path string) (int, error) {
 		return 0, fmt.Errorf("runsc's pid file %s: %w", path, err)
 	}
 	return pid, nil
-}
-
-// cleanup removes what a failed Create or a Delete leaves: the sandbox,
-// the stdio and the rootfs mount.
-func (p *Init) cleanup(ctx context.Context) {
-	if p.io != nil {
-		p.io.close()
-	}
-	unmountRootfs(ctx, p.rootfs)
-	p.rootfs = ""
 }
 
 func (p *Init) ID() string { return p.id }
