@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -101,13 +100,15 @@ func newProcessIO(ctx context.Context, cfg ioConfig) (_ *processIO, retErr error
 			}
 		}
 	case fileStdio:
-		f, err := openLogFile(uri.Path)
-		if err != nil {
+		if p.stdout, err = openLogFile(uri.Path); err != nil {
 			return nil, err
 		}
-		p.stdout = f
 		if !sio.Terminal {
-			p.stderr = f.share()
+			// A descriptor of its own: each output copy closes its
+			// writer when it ends, and O_APPEND keeps their lines whole.
+			if p.stderr, err = openLogFile(uri.Path); err != nil {
+				return nil, err
+			}
 		}
 	case binaryStdio:
 		if p.driver, err = startLogDriver(ctx, uri, cfg.ID, cfg.Namespace, cfg.Monitor); err != nil {
@@ -239,7 +240,7 @@ func (f *heldFifo) Close() error {
 
 // openLogFile opens a file:// destination for appending, creating it and
 // its directory as containerd-shim does.
-func openLogFile(path string) (*sharedFile, error) {
+func openLogFile(path string) (io.WriteCloser, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
@@ -247,36 +248,7 @@ func openLogFile(path string) (*sharedFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
-	return &sharedFile{file: &refCountedFile{f: f, refs: 1}}, nil
-}
-
-// sharedFile is one holder's handle on the log file stdout and stderr both
-// append to; the last holder to close closes the file.
-type sharedFile struct {
-	file *refCountedFile
-	once sync.Once
-}
-
-type refCountedFile struct {
-	f    *os.File
-	refs int32
-}
-
-func (s *sharedFile) share() *sharedFile {
-	atomic.AddInt32(&s.file.refs, 1)
-	return &sharedFile{file: s.file}
-}
-
-func (s *sharedFile) Write(b []byte) (int, error) { return s.file.f.Write(b) }
-
-func (s *sharedFile) Close() error {
-	var err error
-	s.once.Do(func() {
-		if atomic.AddInt32(&s.file.refs, -1) == 0 {
-			err = s.file.f.Close()
-		}
-	})
-	return err
+	return f, nil
 }
 
 // IO is what runsc create/exec gets as its stdio; nil means none.
