@@ -18,8 +18,12 @@ import (
 // Recorder keeps the task events in arrival order.
 type Recorder struct {
 	mu     sync.Mutex
-	events []string
-	types  []string
+	events []event
+}
+
+type event struct {
+	topic string
+	v     any
 }
 
 // Subscribe records the task events of client's namespace in ctx until
@@ -35,8 +39,7 @@ func (r *Recorder) Subscribe(ctx context.Context, client *containerd.Client) {
 					continue
 				}
 				r.mu.Lock()
-				r.events = append(r.events, Describe(env.Topic, v))
-				r.types = append(r.types, fmt.Sprintf("%T", v))
+				r.events = append(r.events, event{env.Topic, v})
 				r.mu.Unlock()
 			case <-errs:
 				return
@@ -51,8 +54,8 @@ func (r *Recorder) WaitFor(ctx context.Context, typ string, timeout time.Duratio
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		r.mu.Lock()
-		for _, t := range r.types {
-			if t == typ {
+		for _, e := range r.events {
+			if fmt.Sprintf("%T", e.v) == typ {
 				r.mu.Unlock()
 				return
 			}
@@ -66,11 +69,15 @@ func (r *Recorder) WaitFor(ctx context.Context, typ string, timeout time.Duratio
 func (r *Recorder) Lines() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.events...)
+	lines := make([]string, len(r.events))
+	for i, e := range r.events {
+		lines[i] = describe(e.topic, e.v)
+	}
+	return lines
 }
 
-// Describe is one line for an event: its topic, ids, pid and exit status.
-func Describe(topic string, v any) string {
+// describe is one line for an event: its topic, ids, pid and exit status.
+func describe(topic string, v any) string {
 	switch e := v.(type) {
 	case *eventstypes.TaskExit:
 		return fmt.Sprintf("%-16s container=%s id=%s pid=%d exit_status=%d  <- published by the shim", topic, e.ContainerID, e.ID, e.Pid, e.ExitStatus)
