@@ -553,14 +553,5 @@ func printFootprint(out io.Writer, rep *FootprintReport) {
 			fmt.Fprintf(out, "%s: no container figures: %s\n", s.Name, s.ContainerError)
 		}
 	}
-	if len(rep.Targets) > 0 {
-		fmt.Fprintln(out, "\ntargets (ours over containerd-shim's)")
-		for _, t := range rep.Targets {
-			mark := "met"
-			if !t.Met {
-				mark = "MISSED"
-			}
-			fmt.Fprintf(out, "  %-42s %6.2f %s %-4g %s\n", t.Name, t.Value, t.Op, t.Threshold, mark)
-		}
-	}
+	printTargets(out, "targets (ours over containerd-shim's)", rep.Targets, 42, 6, 4)
 }

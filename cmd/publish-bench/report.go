@@ -326,16 +326,7 @@ func printTable(out io.Writer, rep *Report) {
 			fmt.Fprintln(out)
 		}
 	}
-	if len(rep.Targets) > 0 {
-		fmt.Fprintln(out, "\ntargets")
-		for _, t := range rep.Targets {
-			mark := "met"
-			if !t.Met {
-				mark = "MISSED"
-			}
-			fmt.Fprintf(out, "  %-40s %10.2f %s %-8g %s\n", t.Name, t.Value, t.Op, t.Threshold, mark)
-		}
-	}
+	printTargets(out, "targets", rep.Targets, 40, 10, 8)
 	fmt.Fprintln(out, "\nlatency: Publish call to the subscriber's receipt; ack: Publish call to the daemon's acknowledgement (publisher paths: Flush return).")
 	fmt.Fprintln(out, "fork÷: the fork path's figure divided by this path's (N× less); ×floor: this path's figure over the floor's.")
 }
@@ -368,4 +359,20 @@ func times(x float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f×", x)
+}
+
+// printTargets prints targets under title, one a line, its columns padded
+// to the widths given (name, value, threshold); nothing without targets.
+func printTargets(out io.Writer, title string, targets []Target, nameWidth, valueWidth, thresholdWidth int) {
+	if len(targets) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "\n"+title)
+	for _, t := range targets {
+		mark := "met"
+		if !t.Met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(out, "  %-*s %*.2f %s %-*g %s\n", nameWidth, t.Name, valueWidth, t.Value, t.Op, thresholdWidth, t.Threshold, mark)
+	}
 }
