@@ -303,9 +303,12 @@ func (r *Runsc) Wait(ctx context.Context, id string) (int, error) {
 
 // IsNotExist reports whether err is runsc saying the container does not
 // exist (in its state directory).
-func IsNotExist(err error) bool {
+func IsNotExist(err error) bool { return says(err, "does not exist") }
+
+// says reports whether err is a runsc failure whose message contains text.
+func says(err error, text string) bool {
 	var rerr *Error
-	return errors.As(err, &rerr) && strings.Contains(rerr.Msg, "does not exist")
+	return errors.As(err, &rerr) && strings.Contains(rerr.Msg, text)
 }
 
 // ExecOpts are the options of Exec.
@@ -352,8 +355,7 @@ func (r *Runsc) Kill(ctx context.Context, id string, sig int, all bool, pid int)
 		args = append(args, "--pid", strconv.Itoa(pid))
 	}
 	_, err := r.run(r.command(ctx, append(args, id, strconv.Itoa(sig))...), nil)
-	var rerr *Error
-	if errors.As(err, &rerr) && strings.Contains(rerr.Msg, "no such process") {
+	if says(err, "no such process") {
 		// The process already exited: containerd (and CRI's stop) treat a
 		// NotFound kill as done and wait for the exit.
 		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
