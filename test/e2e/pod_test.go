@@ -185,22 +185,8 @@ func TestPod(t *testing.T) {
 		pspec := *spec.Process
 		pspec.Args = []string{"/bin/sh", "-c", "echo exec in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 5"}
 		var execOut syncBuffer
-		ex, err := task.Exec(e.ctx, "probe", &pspec, cio.NewCreator(cio.WithStreams(nil, &execOut, &execOut)))
-		if err != nil {
-			t.Fatalf("exec: %v", err)
-		}
-		exC, err := ex.Wait(e.ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ex.Start(e.ctx); err != nil {
-			t.Fatalf("start exec: %v", err)
-		}
-		if st := waitExit(t, exC); st.ExitCode() != 5 {
+		if _, st := e.runExec(t, task, "probe", &pspec, cio.NewCreator(cio.WithStreams(nil, &execOut, &execOut))); st.ExitCode() != 5 {
 			t.Fatalf("exec exit %d, want 5", st.ExitCode())
-		}
-		if _, err := ex.Delete(e.ctx); err != nil {
-			t.Fatalf("delete exec: %v", err)
 		}
 		// The exec ran in the app container (its pid 1 is the app's sh),
 		// not in the pod's sandbox container (sleep).

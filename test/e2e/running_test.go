@@ -32,22 +32,9 @@ func TestRunningContainer(t *testing.T) {
 
 	t.Run("Exec", func(t *testing.T) {
 		var out syncBuffer
-		p, err := task.Exec(e.ctx, "exec-out", process("/bin/sh", "-c", "echo exec output; exit 3"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
-		if err != nil {
-			t.Fatalf("exec: %v", err)
-		}
-		pc, err := p.Wait(e.ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(e.ctx); err != nil {
-			t.Fatalf("start exec: %v", err)
-		}
-		if st := waitExit(t, pc); st.ExitCode() != 3 {
+		p, st := e.runExec(t, task, "exec-out", process("/bin/sh", "-c", "echo exec output; exit 3"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+		if st.ExitCode() != 3 {
 			t.Fatalf("exec exit code %d, want 3", st.ExitCode())
-		}
-		if _, err := p.Delete(e.ctx); err != nil {
-			t.Fatalf("delete exec: %v", err)
 		}
 		if got := out.String(); got != "exec output\n" {
 			t.Errorf("exec output %q, want %q", got, "exec output\n")

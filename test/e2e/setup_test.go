@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
 	"github.com/containerd/typeurl"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
@@ -250,6 +251,28 @@ func (e *env) start(t *testing.T, c containerd.Container, creator cio.Creator) (
 		t.Fatalf("start: %v", err)
 	}
 	return task, statusC
+}
+
+// runExec runs exec id in task to its exit and deletes it; it returns the
+// process (its Pid stays valid) and its exit.
+func (e *env) runExec(t *testing.T, task containerd.Task, id string, spec *specs.Process, creator cio.Creator) (containerd.Process, containerd.ExitStatus) {
+	t.Helper()
+	p, err := task.Exec(e.ctx, id, spec, creator)
+	if err != nil {
+		t.Fatalf("exec %s: %v", id, err)
+	}
+	statusC, err := p.Wait(e.ctx)
+	if err != nil {
+		t.Fatalf("wait exec %s: %v", id, err)
+	}
+	if err := p.Start(e.ctx); err != nil {
+		t.Fatalf("start exec %s: %v", id, err)
+	}
+	st := waitExit(t, statusC)
+	if _, err := p.Delete(e.ctx); err != nil {
+		t.Fatalf("delete exec %s: %v", id, err)
+	}
+	return p, st
 }
 
 func waitExit(t *testing.T, statusC <-chan containerd.ExitStatus) containerd.ExitStatus {

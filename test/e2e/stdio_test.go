@@ -185,22 +185,8 @@ func TestLogURIs(t *testing.T) {
 		c2 := e.container(t, "logfile2", oci.WithProcessArgs("/bin/sh", "-c", "echo again; sleep 30"))
 		task2, statusC2 := e.start(t, c2, cio.LogFile(path))
 		execPath := filepath.Join(t.TempDir(), "exec.log")
-		p, err := task2.Exec(e.ctx, "logexec", &specs.Process{Args: []string{"/bin/sh", "-c", "echo from exec; echo exec err >&2"}, Cwd: "/"}, cio.LogFile(execPath))
-		if err != nil {
-			t.Fatalf("exec: %v", err)
-		}
-		execC, err := p.Wait(e.ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(e.ctx); err != nil {
-			t.Fatalf("exec start: %v", err)
-		}
-		if st := waitExit(t, execC); st.ExitCode() != 0 {
+		if _, st := e.runExec(t, task2, "logexec", &specs.Process{Args: []string{"/bin/sh", "-c", "echo from exec; echo exec err >&2"}, Cwd: "/"}, cio.LogFile(execPath)); st.ExitCode() != 0 {
 			t.Fatalf("exec exit %d", st.ExitCode())
-		}
-		if _, err := p.Delete(e.ctx); err != nil {
-			t.Fatalf("exec delete: %v", err)
 		}
 		checkLogFile(t, execPath, "from exec", "exec err")
 		if err := task2.Kill(e.ctx, syscall.SIGKILL); err != nil {
