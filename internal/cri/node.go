@@ -54,8 +54,6 @@ type Node struct {
 	Daemon   *ctrdaemon.Daemon
 	Net      *network
 	Handlers []Handler
-	// RuntimeRoots are the handlers' runtime roots by name.
-	RuntimeRoots map[string]string
 
 	crictl       string
 	crictlConfig string
@@ -78,7 +76,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if shimConfig == "" {
 		shimConfig = ShimConfig
 	}
-	n := &Node{crictl: crictl, RuntimeRoots: map[string]string{}}
+	n := &Node{crictl: crictl}
 	buildDir, err := os.MkdirTemp("", "cri-images-")
 	if err != nil {
 		return nil, err
@@ -102,9 +100,6 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 				{Name: Runc, Runtime: "runc", RuntimeRoot: filepath.Join(dir, "runc")},
 				{Name: Runsc, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "runsc")},
 				{Name: RunscDeprecated, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "deprecated", "runsc"), Deprecated: true},
-			}
-			for _, h := range n.Handlers {
-				n.RuntimeRoots[h.Name] = h.RuntimeRoot
 			}
 			confDir := filepath.Join(dir, "cni", "net.d")
 			n.Net, netErr = newNetwork(confDir, filepath.Join(dir, "cni", "ipam"))
@@ -154,6 +149,17 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// RuntimeRoot is the runtime root of the handler named name; "" for a
+// handler the node does not serve.
+func (n *Node) RuntimeRoot(name string) string {
+	for _, h := range n.Handlers {
+		if h.Name == name {
+			return h.RuntimeRoot
+		}
+	}
+	return ""
 }
 
 // Close removes every pod left, stops containerd, kills what it left,

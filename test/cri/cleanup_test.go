@@ -105,7 +105,7 @@ func listed(t *testing.T, n *cri.Node, handler string, ids []string) []string {
 	if handler == cri.Runc {
 		runtime = "runc"
 	}
-	root := filepath.Join(n.RuntimeRoots[handler], cri.Namespace)
+	root := filepath.Join(n.RuntimeRoot(handler), cri.Namespace)
 	out, err := exec.Command(runtime, "--root", root, "list").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s --root %s list: %v: %s", runtime, root, err, out)

@@ -67,7 +67,7 @@ func TestDocsConfigIsTheTestedConfig(t *testing.T) {
 func TestDeprecatedHandlerConfig(t *testing.T) {
 	n := requireNode(t)
 	pod := runPod(t, n, cri.RunscDeprecated, "deprecated")
-	root := filepath.Join(n.RuntimeRoots[cri.RunscDeprecated], cri.Namespace)
+	root := filepath.Join(n.RuntimeRoot(cri.RunscDeprecated), cri.Namespace)
 	if out, err := exec.Command("runsc", "--root", root, "list").CombinedOutput(); err != nil || !strings.Contains(string(out), pod.ID) {
 		t.Fatalf("runsc --root %s list: %v: %s; want the pod's sandbox", root, err, out)
 	}
