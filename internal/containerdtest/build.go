@@ -1,6 +1,7 @@
 package containerdtest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,10 +33,8 @@ func BuildShim(t testing.TB) string {
 			return
 		}
 		out := filepath.Join(dir, "gvisor-containerd-shim")
-		cmd := exec.Command("make", "-s", "build", "SHIM="+out)
-		cmd.Dir = strings.TrimSpace(string(root))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = "make build: " + err.Error() + "\n" + string(b)
+		if err := MakeShim(strings.TrimSpace(string(root)), out); err != nil {
+			buildErr = err.Error()
 			return
 		}
 		shimPath = out
@@ -44,4 +43,15 @@ func BuildShim(t testing.TB) string {
 		t.Fatalf("building the shim: %s", buildErr)
 	}
 	return shimPath
+}
+
+// MakeShim builds the shim of the module at root into out with `make
+// build`, so that the flags are those of the binary that ships.
+func MakeShim(root, out string) error {
+	cmd := exec.Command("make", "-s", "build", "SHIM="+out)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make build: %v\n%s", err, b)
+	}
+	return nil
 }

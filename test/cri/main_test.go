@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/cri"
 )
 
@@ -56,13 +57,9 @@ func buildShim() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Through make build, as internal/containerdtest.BuildShim: the
-	// flags of the binary that ships.
-	cmd := exec.Command("make", "-s", "build", "SHIM="+dir+"/gvisor-containerd-shim")
-	cmd.Dir = "../.."
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if err := containerdtest.MakeShim("../..", dir+"/gvisor-containerd-shim"); err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("make build: %v\n%s", err, b)
+		return "", err
 	}
 	return dir, nil
 }
