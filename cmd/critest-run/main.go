@@ -29,7 +29,7 @@ const DefaultFocus = `\[k8s\.io\] (PodSandbox|Container|Multiple Containers|Stre
 
 func main() {
 	shim := flag.String("shim", "bin/gvisor-containerd-shim", "the built shim binary")
-	critest := flag.String("critest", "bin/critest", "critest binary (make setup builds it)")
+	critest := flag.String("critest", "bin/critest", "critest binary (`make critest` builds it)")
 	focus := flag.String("focus", DefaultFocus, "ginkgo focus regexp; empty runs the whole suite")
 	handlers := flag.String("handlers", cri.Runsc+","+cri.Runc, "runtime handlers, comma-separated, run in this order")
 	reports := flag.String("reports", "critest-reports", "directory for critest's JUnit reports and output")
@@ -54,10 +54,11 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 		}
 		*p = abs
 	}
-	for _, bin := range []string{shim, critest} {
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%w (make build / make setup)", err)
-		}
+	if _, err := os.Stat(shim); err != nil {
+		return fmt.Errorf("%w (`make build` builds the shim)", err)
+	}
+	if _, err := os.Stat(critest); err != nil {
+		return fmt.Errorf("%w (`make critest` builds critest)", err)
 	}
 	if err := os.MkdirAll(reports, 0o755); err != nil {
 		return err
