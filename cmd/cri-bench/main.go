@@ -178,17 +178,9 @@ func cpuTime(pid int) time.Duration {
 // shimPid finds the shim of container id: containerd starts it with the
 // container's work directory, which ends in the id.
 func shimPid(id string) (int, error) {
-	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		argv := strings.Split(string(b), "\x00")
+	for pid, argv := range cri.Processes() {
 		for i, a := range argv {
 			if a == "-workdir" && i+1 < len(argv) && filepath.Base(argv[i+1]) == id {
-				var pid int
-				fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
 				return pid, nil
 			}
 		}

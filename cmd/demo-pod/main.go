@@ -113,7 +113,7 @@ func run(ctx context.Context, shimPath string) error {
 	}
 	step("client exited with code %d (as CRI reports it)", st.ExitCode)
 
-	sandboxes := sandboxProcesses(pod.ID)
+	sandboxes := cri.SandboxPids(pod.ID)
 	fmt.Printf("\nrunsc-sandbox processes for the pod: %d (pids %v): both containers run in it\n", len(sandboxes), sandboxes)
 	for _, c := range []struct{ name, id string }{{"server", server}, {"client", client2}} {
 		out, err := node.Crictl(ctx, "logs", c.id)
@@ -136,24 +136,4 @@ func run(ctx context.Context, shimPath string) error {
 	}
 	fmt.Println()
 	return ctx.Err()
-}
-
-// sandboxProcesses returns the pids of the runsc-sandbox processes booted
-// for the pod.
-func sandboxProcesses(podID string) []int {
-	var pids []int
-	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if argv[0] == "runsc-sandbox" && argv[len(argv)-1] == podID {
-			var pid int
-			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

@@ -73,7 +73,7 @@ func TestStopRemovePodLeavesNothing(t *testing.T) {
 // leftovers names the processes and mounts that mention one of ids.
 func leftovers(t *testing.T, ids []string) []string {
 	var found []string
-	for pid, argv := range processes(t) {
+	for pid, argv := range cri.Processes() {
 		cmdline := strings.Join(argv, " ")
 		for _, id := range ids {
 			if strings.Contains(cmdline, id) {

@@ -47,48 +47,16 @@ func TestPodContainersShareLocalhostVolumeAndSandbox(t *testing.T) {
 			t.Errorf("the client's file on the host: %q, %v", b, err)
 		}
 		if handler == cri.Runsc {
-			if got := sandboxProcesses(t, pod.ID); got != 1 {
+			if got := len(cri.SandboxPids(pod.ID)); got != 1 {
 				t.Errorf("%d runsc-sandbox processes for the pod, want 1", got)
 			}
 			for _, id := range []string{server, client} {
-				if got := sandboxProcesses(t, id); got != 0 {
+				if got := len(cri.SandboxPids(id)); got != 0 {
 					t.Errorf("container %s has %d runsc-sandbox processes of its own, want 0 (it joins the pod's)", id, got)
 				}
 			}
 		}
 	})
-}
-
-// sandboxProcesses counts the runsc-sandbox processes booted for id.
-func sandboxProcesses(t *testing.T, id string) int {
-	t.Helper()
-	count := 0
-	for _, argv := range processes(t) {
-		if len(argv) > 0 && argv[0] == "runsc-sandbox" && argv[len(argv)-1] == id {
-			count++
-		}
-	}
-	return count
-}
-
-// processes returns every process's argv.
-func processes(t *testing.T) map[int][]string {
-	t.Helper()
-	paths, err := filepath.Glob("/proc/[0-9]*/cmdline")
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs := map[int][]string{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		var pid int
-		fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
-		procs[pid] = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	}
-	return procs
 }
 
 // The pod's IP on the CNI bridge answers from the host.
