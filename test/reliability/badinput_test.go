@@ -201,15 +201,9 @@ func TestBadInputOnShimSocket(t *testing.T) {
 // daemon's directory.
 func (s *suite) leftovers() []string {
 	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, s.d.Dir) && !strings.Contains(cmd, "containerd --config") {
-			out = append(out, "process: "+cmd)
+	for _, p := range processesMentioning(s.d.Dir) {
+		if !strings.Contains(p.cmd, "containerd --config") {
+			out = append(out, "process: "+p.cmd)
 		}
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")

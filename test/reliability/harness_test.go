@@ -190,18 +190,36 @@ func remove(ctx context.Context, c containerd.Container, task containerd.Task) e
 // shimPids lists the shim processes of this daemon.
 func (s *suite) shimPids() []int {
 	var pids []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
+	for _, p := range processesMentioning(s.d.Address) {
 		// Also containerd-shim, which the exec hack runs in legacy mode.
-		if err != nil || !strings.Contains(string(b), "containerd-shim") || !strings.Contains(string(b), s.d.Address) {
+		if strings.Contains(p.cmd, "containerd-shim") {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
+
+// process is a process's pid and its command line, arguments joined by
+// spaces.
+type process struct {
+	pid int
+	cmd string
+}
+
+// processesMentioning lists the processes whose command line contains text.
+func processesMentioning(text string) []process {
+	var found []process
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), text) {
 			continue
 		}
 		var pid int
 		fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
-		pids = append(pids, pid)
+		found = append(found, process{pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))})
 	}
-	return pids
+	return found
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }

@@ -109,14 +109,8 @@ func (s *suite) runscRoot() string { return filepath.Join(s.d.RuntimeRoot, names
 // mounts of its bundle, and runsc's state entry.
 func (s *suite) containerLeftovers(id string) []string {
 	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), id) {
-			continue
-		}
-		cmd := strings.ReplaceAll(strings.TrimSpace(string(b)), "\x00", " ")
-		out = append(out, fmt.Sprintf("%s %s: %s", processKind(cmd), strings.Split(p, "/")[2], cmd))
+	for _, p := range processesMentioning(id) {
+		out = append(out, fmt.Sprintf("%s %d: %s", processKind(p.cmd), p.pid, p.cmd))
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mounts), "\n") {
