@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(dialEnv); name != "" {
 		os.Exit(dialAndCall(name))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	containerdtest.RemoveShim()
+	os.Exit(code)
 }
 
 // dialAndCall calls ShimInfo on the abstract socket name: exit 0 if it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/elf"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +12,26 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/google/gvisor-containerd-shim/publisher"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	RemoveShim()
+	os.Exit(code)
+}
+
+// RemoveShim deletes the built shim and its directory; BuildShim builds
+// it again afterwards.
+func TestRemoveShim(t *testing.T) {
+	path := BuildShim(t)
+	RemoveShim()
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("%s still there after RemoveShim: %v", filepath.Dir(path), err)
+	}
+	again := BuildShim(t)
+	if _, err := os.Stat(again); err != nil {
+		t.Fatalf("BuildShim after RemoveShim: %v", err)
+	}
+}
 
 // The helper must give a daemon that serves both APIs, survives a restart on
 // the same sockets, and leaves nothing behind.

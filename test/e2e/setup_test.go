@@ -29,6 +29,12 @@ import (
 
 const namespace = "e2e"
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	containerdtest.RemoveShim()
+	os.Exit(code)
+}
+
 // env is one containerd daemon running our shim, shared by a test's
 // subtests, with an events subscriber that records every task event.
 type env struct {

@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("RELIABILITY_DIAL_AS_OTHER_USER"); path != "" {
 		os.Exit(dialAndCallShimInfo(path))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	containerdtest.RemoveShim()
+	os.Exit(code)
 }
 
 func dialAndCallShimInfo(path string) int {
