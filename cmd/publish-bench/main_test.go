@@ -216,9 +216,6 @@ func TestBadOptions(t *testing.T) {
 	}
 }
 
-// TestFootprintMeasuresBothShims starts our shim and containerd-shim as
-// containerd would and checks that every start was timed to a ShimInfo
-// answer and the idle process was measured.
 // buildShim builds the shim as `make build` does. containerdtest.BuildShim
 // builds from the current module, which here is this nested one.
 func buildShim(t *testing.T) string {
@@ -242,6 +239,9 @@ func buildShim(t *testing.T) string {
 	return bin
 }
 
+// TestFootprintMeasuresBothShims starts our shim and containerd-shim as
+// containerd would and checks that every start was timed to a ShimInfo
+// answer and the idle process was measured.
 func TestFootprintMeasuresBothShims(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd-shim")
 	bin := buildShim(t)
