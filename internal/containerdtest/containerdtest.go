@@ -3,8 +3,12 @@
 package containerdtest
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +45,8 @@ func missing(t testing.TB, why string) {
 }
 
 // Start starts containerd and stops it (and cleans up after it) when the
-// test ends. On failure the tail of its log goes into the test output.
+// test ends. On failure its log (shims' stderr included, with ShimDebug)
+// outlives the cleanup: see keepLog.
 func Start(t testing.TB, cfg Config) *ctrdaemon.Daemon {
 	t.Helper()
 	RequireBinaries(t, "containerd")
@@ -51,7 +56,7 @@ func Start(t testing.TB, cfg Config) *ctrdaemon.Daemon {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("containerd log (tail):\n%s", d.LogTail(8<<10))
+			keepLog(t, d)
 		}
 		if err := d.Close(); err != nil {
 			t.Errorf("stopping containerd: %v", err)
@@ -69,4 +74,46 @@ func Client(t testing.TB, d *ctrdaemon.Daemon) *containerd.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// alarming matches the log lines that explain most failures: errors and
+// warnings of the daemon and the shims, Go panics and fatal errors, shim
+// exits. The tail alone often starts after them under churn.
+var alarming = regexp.MustCompile(`level=(error|warning|fatal|panic)|panic:|fatal error:|goroutine \d+ \[|shim exited|shim reaped|timeout|deadline`)
+
+// keepLog copies the failed test's daemon log, which Close removes, to a file
+// in $CONTAINERDTEST_LOG_DIR (or the temp dir), and puts the alarming lines
+// and the tail in the test output, for CI where the file is lost.
+func keepLog(t testing.TB, d *ctrdaemon.Daemon) {
+	t.Helper()
+	log, _ := os.ReadFile(d.LogPath)
+	dir := os.Getenv("CONTAINERDTEST_LOG_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	if f, err := os.CreateTemp(dir, "containerd-"+name+"-*.log"); err != nil {
+		t.Logf("keeping the containerd log: %v", err)
+	} else {
+		f.Write(log)
+		f.Close()
+		t.Logf("containerd log kept in %s", f.Name())
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if alarming.Match(sc.Bytes()) {
+			lines = append(lines, sc.Text())
+		}
+	}
+	t.Logf("containerd log, alarming lines (%d, last 200):\n%s", len(lines), strings.Join(lastN(lines, 200), "\n"))
+	t.Logf("containerd log (tail):\n%s", d.LogTail(16<<10))
+}
+
+func lastN(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[len(lines)-n:]
+	}
+	return lines
 }

@@ -142,7 +142,13 @@ func (s *suite) shimConfig() string {
 	if mode == "" {
 		mode = modeName()
 	}
-	return fmt.Sprintf("[runsc_config]\n  network = \"none\"\n[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", mode)
+	runscConfig := "  network = \"none\"\n"
+	if dir := os.Getenv("RELIABILITY_RUNSC_LOG_DIR"); dir != "" {
+		// Each runsc command's own log, kept after containerd removed the
+		// bundle (and its log.json) with the task.
+		runscConfig += fmt.Sprintf("  debug-log = %q\n", dir+"/")
+	}
+	return fmt.Sprintf("[runsc_config]\n%s[publisher]\n  mode = %q\n  flush_timeout = \"10s\"\n", runscConfig, mode)
 }
 
 func (s *suite) ctx() context.Context {
