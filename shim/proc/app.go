@@ -177,13 +177,12 @@ func (a *App) Status(ctx context.Context) (string, error) {
 	if st != "created" && st != "running" {
 		return st, nil
 	}
-	rs, err := a.runtime.State(ctx, a.id)
-	gone := runsc.IsNotExist(err) || (err == nil && rs.Status == "stopped")
-	if err != nil && !gone {
+	rs, err := a.runscStatus(ctx)
+	if err != nil {
 		return "", err
 	}
-	if !gone {
-		return rs.Status, nil
+	if rs != "stopped" {
+		return rs, nil
 	}
 	if st == "created" {
 		// Nothing waits for a container that never started: it ends here.
@@ -316,11 +315,11 @@ func (a *App) waitExit(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // deleted, or the shim stops
 		}
-		st, serr := a.runtime.State(ctx, a.id)
+		st, serr := a.runscStatus(ctx)
 		switch {
-		case serr == nil && st.Status != "stopped":
+		case serr == nil && st != "stopped":
 			stateFailures = 0
-		case serr != nil && !runsc.IsNotExist(serr) && stateFailures < stateRetries:
+		case serr != nil && stateFailures < stateRetries:
 			stateFailures++
 		default:
 			log.G(ctx).WithError(err).WithField("id", a.id).Warn("app container's sandbox is gone; reporting it killed")
@@ -337,6 +336,19 @@ func (a *App) waitExit(ctx context.Context) {
 	}
 }
 
+// runscStatus is the container's status in `runsc state`; a container
+// runsc no longer knows (its sandbox is gone) is stopped.
+func (a *App) runscStatus(ctx context.Context) (string, error) {
+	st, err := a.runtime.State(ctx, a.id)
+	if runsc.IsNotExist(err) {
+		return "stopped", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return st.Status, nil
+}
+
 func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
 	err := a.runtime.Kill(ctx, a.id, int(sig), all, 0)
 	if err == nil || errdefs.IsNotFound(err) {
@@ -345,7 +357,7 @@ func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
 	// A dead sandbox fails the kill with a connection error; the
 	// container is gone (its exit is on its way), which CRI's stop
 	// takes as done only from a NotFound.
-	if st, serr := a.runtime.State(ctx, a.id); runsc.IsNotExist(serr) || (serr == nil && st.Status == "stopped") {
+	if st, serr := a.runscStatus(ctx); serr == nil && st == "stopped" {
 		return fmt.Errorf("%w (the container is stopped): %w", err, errdefs.ErrNotFound)
 	}
 	return err
