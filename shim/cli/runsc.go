@@ -87,12 +87,7 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	}
 	shimapi.RegisterShimService(server, sv)
 
-	served := make(chan error, 1)
-	serving := make(chan struct{})
-	go func() {
-		served <- server.Serve(ctx, l)
-		close(serving)
-	}()
+	served, serving := serveInBackground(ctx, server, l)
 	log.G(ctx).WithFields(map[string]interface{}{"bundle": bundle, "socket": socketName(flags.Socket)}).Debug("serving the v1 shim API")
 
 	var failure error

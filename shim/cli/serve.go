@@ -62,3 +62,15 @@ func statusInterceptor(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrp
 	resp, err := method(ctx, unmarshal)
 	return resp, errdefs.ToGRPC(err)
 }
+
+// serveInBackground serves l with server: served gets Serve's error, and
+// serving is closed once Serve returned.
+func serveInBackground(ctx context.Context, server *ttrpc.Server, l net.Listener) (served <-chan error, serving <-chan struct{}) {
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		errc <- server.Serve(ctx, l)
+		close(done)
+	}()
+	return errc, done
+}

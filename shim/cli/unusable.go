@@ -41,12 +41,7 @@ func serveUnusable(flags Flags, stderr io.Writer, cause error) error {
 		return fmt.Errorf("ttrpc server: %w", err)
 	}
 	shimapi.RegisterShimService(server, unusableService{reason: reason})
-	served := make(chan error, 1)
-	serving := make(chan struct{})
-	go func() {
-		served <- server.Serve(ctx, l)
-		close(serving)
-	}()
+	served, serving := serveInBackground(ctx, server, l)
 	sig := handleSignals(ctx, signals, serving)
 	server.Close()
 	if sig == nil {
