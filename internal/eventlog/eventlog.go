@@ -1,6 +1,7 @@
 // Package eventlog records the task events a containerd subscriber
-// receives and picks the shim's event transport out of the daemon's log,
-// for the demos (make demo, make demo-pod) to show.
+// receives (the demos print them, test/e2e checks them) and picks the
+// shim's event transport out of the daemon's log, for the demos (make
+// demo, make demo-pod) to show.
 package eventlog
 
 import (
@@ -63,6 +64,17 @@ func (r *Recorder) WaitFor(ctx context.Context, typ string, timeout time.Duratio
 		r.mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Events returns the events received so far, in order.
+func (r *Recorder) Events() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	events := make([]any, len(r.events))
+	for i, e := range r.events {
+		events[i] = e.v
+	}
+	return events
 }
 
 // Lines describes the events received so far, one line each.

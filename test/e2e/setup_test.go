@@ -20,11 +20,11 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
-	"github.com/containerd/typeurl"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/eventlog"
 )
 
 const namespace = "e2e"
@@ -144,45 +144,17 @@ func (s *syncBuffer) String() string {
 }
 
 // recorder keeps every task event the subscriber received, in order.
-type recorder struct {
-	mu     sync.Mutex
-	events []any
-	added  chan struct{}
-}
+type recorder struct{ eventlog.Recorder }
 
 func subscribe(t *testing.T, ctx context.Context, c *containerd.Client) *recorder {
 	sctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	ch, errs := c.Subscribe(sctx, `topic~="/tasks/"`)
-	r := &recorder{added: make(chan struct{}, 1)}
-	go func() {
-		for {
-			select {
-			case env := <-ch:
-				v, err := typeurl.UnmarshalAny(env.Event)
-				if err != nil {
-					continue
-				}
-				r.mu.Lock()
-				r.events = append(r.events, v)
-				r.mu.Unlock()
-				select {
-				case r.added <- struct{}{}:
-				default:
-				}
-			case <-errs:
-				return
-			}
-		}
-	}()
+	r := &recorder{}
+	r.Subscribe(sctx, c)
 	return r
 }
 
-func (r *recorder) snapshot() []any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]any(nil), r.events...)
-}
+func (r *recorder) snapshot() []any { return r.Events() }
 
 // exitOf waits for the TaskExit of container/process id.
 func (r *recorder) exitOf(t *testing.T, container, id string) *eventstypes.TaskExit {
@@ -195,7 +167,6 @@ func (r *recorder) exitOf(t *testing.T, container, id string) *eventstypes.TaskE
 			}
 		}
 		select {
-		case <-r.added:
 		case <-time.After(100 * time.Millisecond):
 		case <-deadline:
 			t.Fatalf("no TaskExit for %s/%s; events: %v", container, id, r.snapshot())
