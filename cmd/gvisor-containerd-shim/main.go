@@ -4,6 +4,10 @@
 package main
 
 import (
+	// First: the shim runs on one P from its first package inits on.
+	_ "github.com/google/gvisor-containerd-shim/internal/oneproc"
+
+	"runtime"
 	"runtime/debug"
 
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
@@ -31,7 +35,8 @@ func newService(in cli.ServiceInputs) (shimapi.ShimService, error) {
 }
 
 // tuneRuntime applies [shim]'s Go runtime settings; by default the shim
-// keeps Go's, which measured best for a shim (docs/benchmarks.md):
+// keeps Go's but for GOMAXPROCS, which measured best for a shim
+// (docs/benchmarks.md):
 //   - GC percent stays 100: a shim allocates well under Go's 4 MB minimum
 //     heap goal in its life, so it rarely collects; 40 (containerd-shim's)
 //     collects during start-up and cost 560 KiB more private memory and
@@ -41,14 +46,18 @@ func newService(in cli.ServiceInputs) (shimapi.ShimService, error) {
 //     and the collector's own structures outweighed the pages it returned.
 //   - No memory limit: a ceiling for a shim gone wrong, not a saving; the
 //     shim stays far below any sensible one.
-//   - GOMAXPROCS: containerd's v1 runtime starts every shim with
-//     GOMAXPROCS=2; 1 measured bimodal, per process about 250 KiB less
-//     private memory or 350 KiB more (runtime metadata, no GC), cause unknown.
+//   - GOMAXPROCS is 1 (internal/oneproc, imported first), whatever containerd
+//     passes (2): one P caches one span per size class, not two, and its
+//     work (RPCs, waiting on runsc) needs no more; about 250 KiB less
+//     private memory per shim. [shim] max_procs changes it after start.
 func tuneRuntime(c config.ShimConfig) {
 	if c.GCPercent != 0 {
 		debug.SetGCPercent(c.GCPercent)
 	}
 	if c.MemoryLimit != 0 {
 		debug.SetMemoryLimit(c.MemoryLimit)
+	}
+	if c.MaxProcs != 0 {
+		runtime.GOMAXPROCS(c.MaxProcs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -32,9 +33,17 @@ const errPrefix = "gvisor-containerd-shim: "
 // names (see TestMain), for TestRejectsOtherUsers.
 const dialEnv = "SHIM_TEST_DIAL_ABSTRACT"
 
+// procsEnv makes the test binary print its GOMAXPROCS and exit, for
+// TestOneProcUnderContainerd.
+const procsEnv = "SHIM_TEST_PRINT_PROCS"
+
 func TestMain(m *testing.M) {
 	if name := os.Getenv(dialEnv); name != "" {
 		os.Exit(dialAndCall(name))
+	}
+	if os.Getenv(procsEnv) != "" {
+		fmt.Print(runtime.GOMAXPROCS(0))
+		os.Exit(0)
 	}
 	code := m.Run()
 	containerdtest.RemoveShim()
@@ -540,12 +549,30 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// [shim] gc_percent and memory_limit reach the Go runtime; unset, Go's
-// settings (or GOGC and GOMEMLIMIT from the environment) stay.
+// The shim's binary (this test binary has its imports) runs on one P
+// although containerd starts every v1 shim with GOMAXPROCS=2.
+func TestOneProcUnderContainerd(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2", procsEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", os.Args[0], err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "1" {
+		t.Fatalf("GOMAXPROCS %s under containerd's GOMAXPROCS=2, want 1", got)
+	}
+}
+
+// [shim] gc_percent, memory_limit and max_procs reach the Go runtime; unset,
+// Go's settings (or GOGC and GOMEMLIMIT from the environment) and one P stay.
 func TestTuneRuntime(t *testing.T) {
-	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	defer func() { debug.SetGCPercent(gc); debug.SetMemoryLimit(limit) }()
-	tuneRuntime(config.ShimConfig{GCPercent: 60, MemoryLimit: 48 << 20})
+	gc, limit, procs := debug.SetGCPercent(100), debug.SetMemoryLimit(-1), runtime.GOMAXPROCS(0)
+	defer func() { debug.SetGCPercent(gc); debug.SetMemoryLimit(limit); runtime.GOMAXPROCS(procs) }()
+	tuneRuntime(config.ShimConfig{GCPercent: 60, MemoryLimit: 48 << 20, MaxProcs: 3})
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("GOMAXPROCS %d, want 3", got)
+	}
+	runtime.GOMAXPROCS(1)
 	if got := debug.SetGCPercent(100); got != 60 {
 		t.Errorf("GC percent %d, want 60", got)
 	}
@@ -558,5 +585,8 @@ func TestTuneRuntime(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("unset memory_limit changed the limit to %d", got)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("unset max_procs changed GOMAXPROCS to %d", got)
 	}
 }

@@ -46,6 +46,8 @@ type ShimConfig struct {
 	// MemoryLimit is the soft memory limit of the Go runtime in bytes
 	// (GOMEMLIMIT): a ceiling the GC works harder to stay under.
 	MemoryLimit int64
+	// MaxProcs is GOMAXPROCS once the config is read; 0 keeps the shim's 1.
+	MaxProcs int
 }
 
 // PublisherConfig is the [publisher] table. Zero values mean the
@@ -73,6 +75,7 @@ type file struct {
 	Shim struct {
 		GCPercent   int  `toml:"gc_percent"`
 		MemoryLimit size `toml:"memory_limit"`
+		MaxProcs    int  `toml:"max_procs"`
 	} `toml:"shim"`
 }
 
@@ -159,6 +162,9 @@ func Parse(path string, data []byte) (Config, error) {
 	if f.Shim.GCPercent < 0 {
 		return Config{}, fmt.Errorf("config %s: key \"shim.gc_percent\": must be positive, got %d", path, f.Shim.GCPercent)
 	}
+	if f.Shim.MaxProcs < 0 {
+		return Config{}, fmt.Errorf("config %s: key \"shim.max_procs\": must be positive, got %d", path, f.Shim.MaxProcs)
+	}
 	for k := range f.RunscConfig {
 		if k == "" || strings.HasPrefix(k, "-") {
 			return Config{}, fmt.Errorf("config %s: key \"runsc_config.%s\": runsc flag names are written without dashes", path, k)
@@ -176,6 +182,7 @@ func Parse(path string, data []byte) (Config, error) {
 		Shim: ShimConfig{
 			GCPercent:   f.Shim.GCPercent,
 			MemoryLimit: int64(f.Shim.MemoryLimit),
+			MaxProcs:    f.Shim.MaxProcs,
 		},
 	}, nil
 }

@@ -34,7 +34,7 @@ func TestLoadValid(t *testing.T) {
 			RequestTimeout: 2 * time.Second,
 			FlushTimeout:   10 * time.Second,
 		},
-		Shim: ShimConfig{GCPercent: 100, MemoryLimit: 64 << 20},
+		Shim: ShimConfig{GCPercent: 100, MemoryLimit: 64 << 20, MaxProcs: 2},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load(valid.toml):\n got %+v\nwant %+v", got, want)
@@ -80,6 +80,7 @@ func TestLoadErrors(t *testing.T) {
 		{"negative-queue.toml", []string{`key "publisher.queue_size"`, "negative"}},
 		{"bad-size.toml", []string{"line 2", `key "shim.memory_limit"`, "invalid size"}},
 		{"negative-gc.toml", []string{`key "shim.gc_percent"`, "positive"}},
+		{"negative-procs.toml", []string{`key "shim.max_procs"`, "positive"}},
 		{"dashed-runsc-key.toml", []string{`key "runsc_config.--network"`, "without dashes"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
