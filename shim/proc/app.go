@@ -106,7 +106,8 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		}
 	}()
 	pidFile := bundlePidFile(cfg.Bundle)
-	opts := &runsc.CreateOpts{PidFile: pidFile}
+	// The rootfs lets create's guard unmount it if the shim dies meanwhile.
+	opts := &runsc.CreateOpts{PidFile: pidFile, Rootfs: a.rootfs}
 	var socket *runc.Socket
 	if cfg.Stdio.Terminal {
 		if socket, err = runc.NewTempConsoleSocket(); err != nil {

@@ -30,6 +30,8 @@ cmd=$1; shift
 state() { cat $dir/state 2>/dev/null; }
 case $cmd in
 create)
+	# The guard (create's parent, see TestMain) passes its spec in its environment.
+	tr '\0' '\n' < /proc/$PPID/environ | sed -n 's/^GVISOR_CONTAINERD_SHIM_CREATE_GUARD=//p' > $dir/guard
 	while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo 4242 > "$2"; shift; done
 	echo created > $dir/state ;;
 start)
