@@ -32,7 +32,7 @@ case $cmd in
 create)
 	# The guard (create's parent, see TestMain) passes its spec in its environment.
 	tr '\0' '\n' < /proc/$PPID/environ | sed -n 's/^GVISOR_CONTAINERD_SHIM_CREATE_GUARD=//p' > $dir/guard
-	while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo 4242 > "$2"; shift; done
+	[ -f $dir/no-pid-file ] || while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo 4242 > "$2"; shift; done
 	echo created > $dir/state ;;
 start)
 	echo running > $dir/state ;;

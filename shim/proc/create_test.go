@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/mount"
@@ -74,4 +75,38 @@ func TestCreateGuardKnowsRootfs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// runsc create succeeds but its pid file cannot be read: the failed
+// Create leaves no container in runsc (its sandbox or gofer would run on,
+// owned by nobody) and no rootfs mounted.
+func TestFailedCreateDeletesFromRunsc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the rootfs needs root")
+	}
+	for _, app := range []bool{false, true} {
+		f := newFakePod(t)
+		f.touch(t, "no-pid-file", "")
+		if _, rootfs, err := f.newContainer(t, app, "c"); err == nil {
+			t.Errorf("app %v: create succeeded without a pid file", app)
+		} else if mounted(rootfs) {
+			t.Errorf("app %v: rootfs still mounted after the failed create", app)
+		}
+		if calls := f.calls(t); !hasCall(calls, "delete --force c") {
+			t.Errorf("app %v: runsc calls %q, want delete --force c after the failed create", app, calls)
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, "state")); err == nil {
+			t.Errorf("app %v: runsc still knows the container", app)
+		}
+	}
+}
+
+func mounted(path string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
 }

@@ -84,7 +84,7 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 
 // runCreate runs create or restore with the process's stdio or terminal,
 // then connects them to containerd's fifos and reads the pid.
-func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) error {
+func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) (retErr error) {
 	pidFile := bundlePidFile(p.bundle)
 	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO(), Rootfs: p.rootfs}
 	var socket *runc.Socket
@@ -96,9 +96,14 @@ func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error)
 		defer socket.Close()
 		opts.ConsoleSocket = socket
 	}
+	defer func() {
+		if retErr != nil {
+			// A sandbox runsc started, before failing or before the
+			// terminal, stdio or pid could be had, is of no use to anyone.
+			deleteFromRunsc(context.WithoutCancel(ctx), p.runtime, p.id)
+		}
+	}()
 	if err := run(opts); err != nil {
-		// runsc may have started a sandbox before failing.
-		p.runtime.Delete(context.WithoutCancel(ctx), p.id, true)
 		return err
 	}
 	if socket != nil {
