@@ -160,10 +160,10 @@ func Parse(path string, data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: key \"publisher.queue_size\": must not be negative, got %d", path, f.Publisher.QueueSize)
 	}
 	if f.Shim.GCPercent < 0 {
-		return Config{}, fmt.Errorf("config %s: key \"shim.gc_percent\": must be positive, got %d", path, f.Shim.GCPercent)
+		return Config{}, fmt.Errorf("config %s: key \"shim.gc_percent\": must be a positive percentage, or 0 for the default, got %d", path, f.Shim.GCPercent)
 	}
 	if f.Shim.MaxProcs < 0 {
-		return Config{}, fmt.Errorf("config %s: key \"shim.max_procs\": must be positive, got %d", path, f.Shim.MaxProcs)
+		return Config{}, fmt.Errorf("config %s: key \"shim.max_procs\": must be a positive number of Ps, or 0 for the default (1), got %d", path, f.Shim.MaxProcs)
 	}
 	for k := range f.RunscConfig {
 		if k == "" || strings.HasPrefix(k, "-") {

@@ -79,8 +79,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-duration.toml", []string{"line 2", `key "publisher.request_timeout"`, "invalid duration"}},
 		{"negative-queue.toml", []string{`key "publisher.queue_size"`, "negative"}},
 		{"bad-size.toml", []string{"line 2", `key "shim.memory_limit"`, "invalid size"}},
-		{"negative-gc.toml", []string{`key "shim.gc_percent"`, "positive"}},
-		{"negative-procs.toml", []string{`key "shim.max_procs"`, "positive"}},
+		{"negative-gc.toml", []string{`key "shim.gc_percent"`, "must be a positive percentage, or 0 for the default, got -"}},
+		{"negative-procs.toml", []string{`key "shim.max_procs"`, "must be a positive number of Ps, or 0 for the default (1), got -"}},
 		{"dashed-runsc-key.toml", []string{`key "runsc_config.--network"`, "without dashes"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -119,5 +119,17 @@ func TestMemoryLimitUnits(t *testing.T) {
 	}
 	if _, err := Parse("t.toml", []byte("[shim]\nmemory_limit = 1024\n")); err == nil {
 		t.Error("a bare number accepted as memory_limit")
+	}
+}
+
+// 0 is accepted where the errors for negative values say so: it keeps
+// the default.
+func TestZeroKeepsDefault(t *testing.T) {
+	got, err := Parse("t.toml", []byte("[shim]\ngc_percent = 0\nmax_procs = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Shim.GCPercent != 0 || got.Shim.MaxProcs != 0 {
+		t.Errorf("shim config %+v, want zeros (the defaults)", got.Shim)
 	}
 }
