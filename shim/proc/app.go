@@ -134,7 +134,7 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 			return nil, err
 		}
 	}
-	if a.pid, err = readPidFile(pidFile); err != nil {
+	if a.pid, err = runsc.ReadPidFile(pidFile); err != nil {
 		return nil, err
 	}
 	a.state = &appCreatedState{a: a}

@@ -159,7 +159,8 @@ func (e *Exec) run(ctx context.Context) error {
 		defer socket.Close()
 		opts.ConsoleSocket = socket
 	}
-	if err := rt.Exec(ctx, containerID, e.spec, opts); err != nil {
+	waiterPid, err := rt.Exec(ctx, containerID, e.spec, opts)
+	if err != nil {
 		return err
 	}
 	if socket != nil {
@@ -173,14 +174,9 @@ func (e *Exec) run(ctx context.Context) error {
 	} else if err := e.io.copyPipes(ctx); err != nil {
 		return err
 	}
-	var err error
-	if e.waiterPid, err = readPidFile(opts.PidFile); err != nil {
-		return err
-	}
-	if e.pid, err = readPidFile(opts.InternalPidFile); err != nil {
-		return err
-	}
-	return nil
+	e.waiterPid = waiterPid
+	e.pid, err = runsc.ReadPidFile(opts.InternalPidFile)
+	return err
 }
 
 func (e *Exec) kill(ctx context.Context, sig uint32) error {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -117,24 +115,12 @@ func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error)
 	} else if err := p.io.copyPipes(ctx); err != nil {
 		return err
 	}
-	pid, err := readPidFile(pidFile)
+	pid, err := runsc.ReadPidFile(pidFile)
 	if err != nil {
 		return err
 	}
 	p.pid = pid
 	return nil
-}
-
-func readPidFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("reading runsc's pid file: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("runsc's pid file %s: %w", path, err)
-	}
-	return pid, nil
 }
 
 func (p *Init) ID() string { return p.id }

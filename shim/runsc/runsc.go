@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/sys/reaper"
@@ -319,12 +320,22 @@ type ExecOpts struct {
 	IO              runc.IO
 }
 
-// Exec runs `runsc exec --detach` with spec written to a process file next
-// to the pid file.
-func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) error {
+// Exec starts spec in the container and returns once it runs there, with
+// the host pid of its waiter: a `runsc exec` left running as the shim's
+// child (or, with a terminal, re-parented to it), whose exit status is the
+// process's.
+//
+// It starts that waiter itself rather than through `runsc exec --detach`,
+// whose parent polls for the pid file and then checks, apart, that the
+// waiter is alive: if the process exits in between (a short exec on a
+// loaded node), the parent reaps the waiter, the exit status is lost, and
+// it fails with 128 and no message although the process ran
+// (docs/reliability.md). A terminal still needs --detach, whose parent makes
+// the pty and sends its master to the console socket.
+func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) (waiterPid int, _ error) {
 	f, err := os.CreateTemp(filepath.Dir(opts.PidFile), "process-*.json")
 	if err != nil {
-		return fmt.Errorf("writing process spec: %w", err)
+		return 0, fmt.Errorf("writing process spec: %w", err)
 	}
 	defer os.Remove(f.Name())
 	err = json.NewEncoder(f).Encode(spec)
@@ -332,16 +343,97 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("writing process spec: %w", err)
+		return 0, fmt.Errorf("writing process spec: %w", err)
 	}
-	args := []string{"exec", "--detach", "--process", f.Name(), "--pid-file", opts.PidFile}
+	args := []string{"exec", "--process", f.Name(), "--pid-file", opts.PidFile}
 	if opts.InternalPidFile != "" {
 		args = append(args, "--internal-pid-file", opts.InternalPidFile)
 	}
 	if opts.ConsoleSocket != nil {
-		args = append(args, "--console-socket", opts.ConsoleSocket.Path())
+		args = append(args, "--detach", "--console-socket", opts.ConsoleSocket.Path())
+		if err := r.runDetaching(r.command(ctx, append(args, id)...), opts.IO); err != nil {
+			return 0, err
+		}
+		return ReadPidFile(opts.PidFile)
 	}
-	return r.runDetaching(r.command(ctx, append(args, id)...), opts.IO)
+	// The waiter outlives the request.
+	waiter := r.command(context.WithoutCancel(ctx), append(args, id)...)
+	if err := r.startWaiter(ctx, waiter, opts.PidFile, opts.IO); err != nil {
+		return 0, err
+	}
+	return waiter.Process.Pid, nil
+}
+
+// ReadPidFile reads a pid file runsc wrote.
+func ReadPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("reading runsc's pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("runsc's pid file %s holds %q, not a pid", path, b)
+	}
+	return pid, nil
+}
+
+// startWaiter starts a non-detached `runsc exec` and waits until it wrote
+// a pid to pidFile (the process runs in the sandbox; the pid is not checked
+// against the waiter's, which a wrapper script of runsc's would hide), or exited
+// before that (the exec failed: its status and runsc's message are the
+// error), or ctx ended (it is killed). Its exit, once running, is the
+// caller's to collect from the monitor's other subscribers (the shim's
+// reaper loop).
+func (r *Runsc) startWaiter(ctx context.Context, cmd *exec.Cmd, pidFile string, rio runc.IO) error {
+	if rio != nil {
+		rio.Set(cmd)
+	}
+	subcommand := cmd.Args[len(r.globalArgs())+1:]
+	logOffset := r.logSize()
+	ec, err := startDyingWithShim(r.ProcessMonitor(), cmd)
+	if err != nil {
+		msg, err := startFailure(r.Command, err)
+		return &Error{Args: subcommand, Err: err, Msg: msg}
+	}
+	var closeErr error
+	if c, ok := rio.(runc.StartCloser); ok {
+		closeErr = c.CloseAfterStart()
+	}
+	exited := make(chan error, 1)
+	go func() {
+		status, err := r.ProcessMonitor().Wait(cmd, ec)
+		if err == nil && status != 0 {
+			err = fmt.Errorf("exit status %d", status)
+		}
+		exited <- err
+	}()
+	wrote := func() bool {
+		_, err := ReadPidFile(pidFile)
+		return err == nil
+	}
+	poll := time.Millisecond
+	for !wrote() {
+		select {
+		case err := <-exited:
+			// Written before it exited, or never: no race with the file.
+			if wrote() {
+				return closeErr
+			}
+			if err == nil {
+				err = errors.New("exited without writing its pid file")
+			}
+			return &Error{Args: subcommand, Err: err, Msg: r.logError(logOffset)}
+		case <-ctx.Done():
+			cmd.Process.Kill()
+			return fmt.Errorf("runsc exec: %w", ctx.Err())
+		case <-time.After(poll):
+			poll = min(2*poll, 100*time.Millisecond)
+		}
+	}
+	if closeErr != nil {
+		return fmt.Errorf("runsc exec: closing the child's stdio: %w", closeErr)
+	}
+	return nil
 }
 
 // Kill runs `runsc kill`; all sends sig to every process of the container,

@@ -6,11 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func requireRunsc(t *testing.T) {
@@ -111,5 +115,68 @@ esac`)
 	r = fakeRunsc(t, `echo 'garbage'`)
 	if _, err := r.Wait(context.Background(), "c1"); err == nil {
 		t.Fatal("wait with unparsable output: no error")
+	}
+}
+
+// argAfter is a shell snippet that sets variable v to the argument after flag.
+func argAfter(v, flag string) string {
+	return `prev=; for a; do [ "$prev" = ` + flag + ` ] && ` + v + `=$a; prev=$a; done; `
+}
+
+// An exec whose process exits at once is started, and the waiter Exec
+// reports is the shim's own child. Through `runsc exec --detach` such an
+// exec failed now and then on a loaded node: its parent polls for the pid
+// file, then checks on its own that the waiter lives, and when the process
+// ends in between it reaps the waiter, loses the status and exits 128
+// ("Unexpected error waiting for PID file, err: process N has terminated").
+// The stand-in fails a detached exec as that race does.
+func TestExecOfProcessExitingAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	r := fakeRunsc(t, `case " $* " in *" --detach "*) exit 128;; esac
+`+argAfter("pidfile", "--pid-file")+argAfter("internal", "--internal-pid-file")+`
+echo 42 > "$internal"; echo $$ > "$pidfile"; exit 7`)
+	for i := 0; i < 20; i++ {
+		opts := &ExecOpts{PidFile: filepath.Join(dir, "p.pid"), InternalPidFile: filepath.Join(dir, "p.internal.pid")}
+		waiter, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"true"}}, opts)
+		if err != nil {
+			t.Fatalf("exec %d: %v", i, err)
+		}
+		if written, _ := ReadPidFile(opts.PidFile); waiter != written {
+			t.Fatalf("exec %d: waiter %d, but runsc's pid file names %d", i, waiter, written)
+		}
+		os.Remove(opts.PidFile)
+	}
+}
+
+// A waiter that exits before it wrote the pid file failed to exec: the
+// error carries its status and runsc's message.
+func TestExecFailureBeforePidFile(t *testing.T) {
+	dir := t.TempDir()
+	r := fakeRunsc(t, `echo '{"msg":"executing processes for container: no such file","level":"error"}' >> $log; exit 128`)
+	_, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"nosuch"}}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")})
+	var rerr *Error
+	if !errors.As(err, &rerr) || !strings.Contains(err.Error(), "executing processes for container: no such file") || !strings.Contains(rerr.Err.Error(), "128") {
+		t.Fatalf("exec: %v, want runsc's message and status 128", err)
+	}
+}
+
+// A request that ends while the waiter has not started the process kills
+// the waiter.
+func TestExecCancelledKillsWaiter(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "waiter")
+	r := fakeRunsc(t, "echo $$ > "+pids+"; exec sleep 1000")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := r.Exec(ctx, "c1", specs.Process{}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exec: %v, want the deadline", err)
+	}
+	b, _ := os.ReadFile(pids)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+		if i == 100 {
+			t.Fatalf("waiter %d still runs", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -55,7 +55,13 @@ func holdingRuntime(t *testing.T, kp killPoint) (runtime, ready string) {
 		}
 	}
 	first := ""
-	if kp.afterRunsc {
+	switch {
+	case kp.afterRunsc && kp.hold == "exec":
+		// The shim's exec waiter is `runsc exec` itself, which runs until
+		// the process ends: in the background, until it wrote its pid file.
+		first = "  prev=; for a; do [ \"$prev\" = --pid-file ] && pidfile=$a; prev=$a; done\n" +
+			"  runsc \"$@\" &\n  until [ -s \"$pidfile\" ]; do sleep 0.05; done\n"
+	case kp.afterRunsc:
 		first = "  runsc \"$@\" || exit $?\n"
 	}
 	// Only the first such command is held (mkdir is atomic): containerd's
