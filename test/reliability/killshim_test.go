@@ -40,6 +40,10 @@ type killPoint struct {
 	// options (as the CRI plugin does). containerd's cleanup after a dead
 	// shim then runs `runsc delete --force` in another root.
 	pluginRoot bool
+	// app makes the container an app container of a pod (runsc joins it
+	// to the sandbox of a pod sandbox container, which runsc runs
+	// unheld); only with hold "create".
+	app bool
 }
 
 // holdingRuntime writes a runtime binary that passes every command to runsc
@@ -191,6 +195,8 @@ func TestShimKilled(t *testing.T) {
 		{name: "running-plugin-root", pluginRoot: true, knownLeaks: []string{"sandbox", "gofer", "runsc-command", "runsc-state"}},
 		{name: "mid-create", hold: "create"},
 		{name: "mid-create-after-runsc", hold: "create", afterRunsc: true},
+		{name: "mid-create-app", hold: "create", app: true},
+		{name: "mid-create-app-after-runsc", hold: "create", afterRunsc: true, app: true},
 		{name: "mid-exec", hold: "exec"},
 		{name: "mid-exec-after-runsc", hold: "exec", afterRunsc: true},
 		{name: "mid-start", hold: "start"},
@@ -217,15 +223,26 @@ func killShimAt(t *testing.T, kp killPoint) {
 	if kp.pluginRoot {
 		runtimeOpts = nil
 	}
+	// The rootfs as a mount the shim makes in the bundle, as with a snapshotter.
+	rootfsMount := containerd.WithRootFS([]mount.Mount{{Type: "bind", Source: rootfs, Options: []string{"rbind", "ro"}}})
+	specOpts := []oci.SpecOpts{oci.WithProcessArgs("/bin/sh", "-c", "sleep 1000")}
+	var podID string
+	if kp.app {
+		// Not "pod-<name>": the pod's id must not contain the container's,
+		// which finds the container's leftovers.
+		podID = s.cid(name + "-pod")
+		s.startPodSandbox(t, podID, rootfsMount)
+		specOpts = append(specOpts, oci.WithAnnotations(map[string]string{
+			annotationContainerType: "container", annotationSandboxID: podID,
+		}))
+	}
 	c, err := s.client.NewContainer(ctx, id,
-		containerd.WithNewSpec(oci.WithProcessArgs("/bin/sh", "-c", "sleep 1000")),
+		containerd.WithNewSpec(specOpts...),
 		containerd.WithRuntime(containerdtest.V1Runtime, runtimeOpts))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Delete(ctx)
-	// The rootfs as a mount the shim makes in the bundle, as with a snapshotter.
-	rootfsMount := containerd.WithRootFS([]mount.Mount{{Type: "bind", Source: rootfs, Options: []string{"rbind", "ro"}}})
 	var held <-chan string
 	if ready != "" {
 		held = awaitLine(ready)
@@ -310,6 +327,53 @@ func killShimAt(t *testing.T, kp killPoint) {
 	}
 	if len(unexpected) > 0 {
 		t.Fatalf("left behind after containerd's cleanup:\n%s", strings.Join(unexpected, "\n"))
+	}
+	if kp.app {
+		// The cleanup deleted the app container from its pod, not the pod.
+		out, err := exec.Command("runsc", "--root", s.runscRoot(), "state", podID).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"status": "running"`) {
+			t.Fatalf("runsc state of the pod sandbox after the app container's cleanup: %v: %s; want running", err, out)
+		}
+	}
+}
+
+// The annotations containerd's CRI plugin puts on a pod's containers.
+const (
+	annotationContainerType = "io.kubernetes.cri.container-type"
+	annotationSandboxID     = "io.kubernetes.cri.sandbox-id"
+)
+
+// startPodSandbox starts a pod's sandbox container id with plain runsc in
+// the suite's runsc root; the test's end stops and deletes it.
+func (s *suite) startPodSandbox(t *testing.T, id string, rootfs containerd.NewTaskOpts) {
+	t.Helper()
+	ctx := s.ctx()
+	c, err := s.client.NewContainer(ctx, id,
+		containerd.WithNewSpec(oci.WithProcessArgs("/bin/sleep", "1000"), oci.WithAnnotations(map[string]string{
+			annotationContainerType: "sandbox", annotationSandboxID: id,
+		})),
+		containerd.WithRuntime(containerdtest.V1Runtime, &runctypes.RuncOptions{Runtime: "runsc", RuntimeRoot: s.d.RuntimeRoot}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.NewTask(ctx, cio.NullIO, rootfs)
+	if err != nil {
+		c.Delete(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		task.Kill(ctx, syscall.SIGKILL)
+		if exited, err := task.Wait(ctx); err == nil {
+			select {
+			case <-exited:
+			case <-time.After(time.Minute):
+			}
+		}
+		task.Delete(ctx)
+		c.Delete(ctx)
+	})
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
