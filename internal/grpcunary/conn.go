@@ -137,10 +137,12 @@ func (c *Conn) handshake() error {
 }
 
 // bind makes ctx's end interrupt any I/O on the connection. The returned
-// function detaches it and reports false when ctx ended meanwhile.
+// function detaches it and reports false when ctx ended meanwhile. Only
+// ctx's end sets the socket's deadline, so an I/O timeout always comes
+// with ctx.Err() set: a deadline of its own could fire a moment before
+// ctx's timer and make a DeadlineExceeded call look like a broken
+// connection (Unavailable).
 func (c *Conn) bind(ctx context.Context) func() bool {
-	deadline, _ := ctx.Deadline()
-	c.nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	return func() bool {
 		if !stop() {
