@@ -16,10 +16,16 @@ all: build
 # What ships, one process per container: static (CGO_ENABLED=0: no dynamic
 # loader, libc or pthread stacks to map in each shim, 0.5-1 ms less to start),
 # without build paths, symbol table or DWARF (-trimpath -s -w: 19 MB -> 13 MB;
-# panics keep their stack traces). Tests build the shim through this target
+# panics keep their stack traces), and with Go's previous collector
+# (GOEXPERIMENT=nogreenteagc, Go 1.26): Green Tea writes its mark state into
+# the last bytes of every small-object span when the span is set up, so a
+# span the shim has only begun to fill holds two resident pages, not one:
+# 100-150 KiB more private memory per shim, for a collector that an idle shim
+# never runs (docs/benchmarks.md). Tests build the shim through this target
 # (internal/containerdtest.BuildShim), so what is tested is what ships.
+SHIP_BUILD := CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc $(GO) build -trimpath -ldflags='-s -w'
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(SHIM) ./cmd/gvisor-containerd-shim
+	$(SHIP_BUILD) -o $(SHIM) ./cmd/gvisor-containerd-shim
 
 # Installs the system packages the tests need when any is not installed
 # (scripts/missing-packages: removed but not purged counts as missing).
