@@ -291,7 +291,7 @@ func (d *Daemon) Pid() int {
 	return d.cmd.Process.Pid
 }
 
-func killProcessesMentioning(s string) {
+func killProcessesMentioning(dir string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	self := fmt.Sprintf("/proc/%d/", os.Getpid())
 	for _, p := range procs {
@@ -299,7 +299,7 @@ func killProcessesMentioning(s string) {
 			continue
 		}
 		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte(s)) {
+		if err != nil || !mentionsDir(b, dir) {
 			continue
 		}
 		var pid int
@@ -317,12 +317,35 @@ func unmountUnder(dir string) {
 	var targets []string
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir) {
+		if len(f) > 4 && isUnder(f[4], dir) {
 			targets = append(targets, f[4])
 		}
 	}
 	// Deepest first.
 	for i := len(targets) - 1; i >= 0; i-- {
 		unix.Unmount(targets[i], unix.MNT_DETACH)
+	}
+}
+
+// isUnder reports whether path is dir or inside it. A plain prefix match
+// would also take a sibling whose name extends dir's (ctrd-12 and ctrd-123,
+// another test's daemon).
+func isUnder(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// mentionsDir reports whether a NUL-separated command line names dir or a
+// path inside it anywhere in an argument (as in --root=dir/state), with the
+// same sibling exclusion as isUnder.
+func mentionsDir(cmdline []byte, dir string) bool {
+	for rest := cmdline; ; {
+		i := bytes.Index(rest, []byte(dir))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(dir):]
+		if len(rest) == 0 || rest[0] == '/' || rest[0] == 0 {
+			return true
+		}
 	}
 }
