@@ -1,5 +1,5 @@
 // Package scripts holds the shell scripts the Makefile runs; this file tests
-// them against fake system tools on PATH.
+// them, and the CI entry point .ci/run, against fake system tools on PATH.
 package scripts
 
 import (
@@ -98,5 +98,38 @@ esac
 	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
 	if len(lines) != 2 || lines[0] != "update -qq" || lines[1] != "install -y -qq containerd runsc" {
 		t.Fatalf("apt-get ran as:\n%s\nwant update, then install of containerd and runsc only", log)
+	}
+}
+
+// .ci/run makes a missing containerd or runsc a failure, not a skip, whoever
+// runs it: it runs make test with CI=true even when the caller's CI is unset
+// or another value.
+func TestCIRunRunsMakeTestWithCITrue(t *testing.T) {
+	for _, inherited := range []string{"", "1"} {
+		dir := t.TempDir()
+		fakeMake := "#!/bin/sh\necho \"CI=${CI-unset} $*\" > " + filepath.Join(dir, "make.log") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "make"), []byte(fakeMake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", "../.ci/run")
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "CI=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		if inherited != "" {
+			cmd.Env = append(cmd.Env, "CI="+inherited)
+		}
+		cmd.Env = withPath(cmd.Env, dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf(".ci/run: %v\n%s", err, out)
+		}
+		log, err := os.ReadFile(filepath.Join(dir, "make.log"))
+		if err != nil {
+			t.Fatalf(".ci/run did not run make: %v", err)
+		}
+		if got, want := strings.TrimSpace(string(log)), "CI=true test"; got != want {
+			t.Errorf("with CI=%q inherited, .ci/run ran make as %q, want %q", inherited, got, want)
+		}
 	}
 }
