@@ -27,6 +27,19 @@ SHIP_BUILD := CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc $(GO) build -trimpath -ldf
 build:
 	$(SHIP_BUILD) -o $(SHIM) ./cmd/gvisor-containerd-shim
 
+# The least a shim on the same dependencies costs, built the same way
+# (cmd/shim-floor); `make footprint` measures it next to both shims.
+FLOOR := $(BIN)/shim-floor
+.PHONY: floor footprint
+floor:
+	$(SHIP_BUILD) -o $(FLOOR) ./cmd/shim-floor
+
+# Per-container cost of our shim, containerd-shim and the floor, side by
+# side (docs/benchmarks.md); FOOTPRINT_FLAGS passes more, e.g. -containers 8.
+FOOTPRINT_FLAGS ?=
+footprint: setup build floor
+	cd cmd/publish-bench && $(GO) run . footprint -shim $(CURDIR)/$(SHIM) -floor $(CURDIR)/$(FLOOR) $(FOOTPRINT_FLAGS)
+
 # Installs the system packages the tests need when any is not installed
 # (scripts/missing-packages: removed but not purged counts as missing).
 setup:

@@ -36,6 +36,19 @@ type FootprintReport struct {
 	Config  FootprintConfig `json:"config"`
 	Shims   []ShimPrint     `json:"shims"`
 	Targets []Target        `json:"targets"`
+	// Floor compares the floor with containerd-shim and ours with the
+	// floor; absent without -floor or without its memory figures.
+	Floor *FloorComparison `json:"floor,omitempty"`
+}
+
+// FloorComparison puts the floor (cmd/shim-floor: the shim's pinned
+// dependencies serving the v1 API and nothing else) between containerd-shim
+// and ours.
+type FloorComparison struct {
+	USSVsContainerdShim float64 `json:"uss_vs_containerd_shim_x"`
+	PSSVsContainerdShim float64 `json:"pss_vs_containerd_shim_x"`
+	OursUSSAboveKiB     int     `json:"ours_uss_above_floor_kib"`
+	OursPSSAboveKiB     int     `json:"ours_pss_above_floor_kib"`
 }
 
 // FootprintConfig is how the run was made.
@@ -48,7 +61,7 @@ type FootprintConfig struct {
 
 // ShimPrint is one shim binary's footprint.
 type ShimPrint struct {
-	Name        string `json:"name"` // "gvisor-containerd-shim" or "containerd-shim"
+	Name        string `json:"name"` // "gvisor-containerd-shim", "containerd-shim" or "floor"
 	Binary      string `json:"binary"`
 	BinaryBytes int64  `json:"binary_bytes"`
 	// Start to serving: exec until a ShimInfo call on the fd 3 socket is
@@ -62,8 +75,9 @@ type ShimPrint struct {
 	IdleRSSKiB  int `json:"idle_rss_kib"`
 	IdleThreads int `json:"idle_threads"`
 	// With Containers containers running, one shim each: medians over the
-	// shim processes (not the runtime's processes).
-	Runtime    string `json:"runtime"` // OCI runtime of the containers
+	// shim processes (not the runtime's processes). The floor runs no
+	// container: Containers is then its processes, serving at once.
+	Runtime    string `json:"runtime"` // OCI runtime of the containers; "none" for the floor
 	Containers int    `json:"containers"`
 	USSKiB     int    `json:"uss_kib"` // Private_Clean + Private_Dirty
 	PSSKiB     int    `json:"pss_kib"`
@@ -95,6 +109,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	fs := flag.NewFlagSet("publish-bench footprint", flag.ContinueOnError)
 	shim := fs.String("shim", "", "gvisor-containerd-shim binary to measure (make build; bin/gvisor-containerd-shim)")
 	refShim := fs.String("containerd-shim", "containerd-shim", "containerd's v1 shim binary to compare with")
+	floorShim := fs.String("floor", "", "shim-floor binary (make floor) to measure too: the shim's pinned dependencies serving the v1 API and nothing else")
 	starts := fs.Int("starts", 20, "start-to-serving runs per binary")
 	containers := fs.Int("containers", 20, "containers to run per shim for the memory figures, one shim each (needs runsc, runc and busybox; 0: none)")
 	settle := fs.Duration("settle", 5*time.Second, "wait after the last container started before reading memory")
@@ -113,32 +128,26 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	if *shim == "" {
 		return nil, fmt.Errorf("-shim is required: the gvisor-containerd-shim binary to measure")
 	}
-	ours, err := exec.LookPath(*shim)
+	ours, err := resolveBinary(*shim)
 	if err != nil {
 		return nil, fmt.Errorf("-shim: %w", err)
 	}
-	ref, err := exec.LookPath(*refShim)
+	ref, err := resolveBinary(*refShim)
 	if err != nil {
 		return nil, fmt.Errorf("containerd-shim not found (install Debian's containerd package or pass -containerd-shim): %w", err)
-	}
-	// /proc/<pid>/exe names the resolved file: compare with that.
-	if ours, err = filepath.EvalSymlinks(ours); err == nil {
-		ours, err = filepath.Abs(ours)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("-shim: %w", err)
-	}
-	if ref, err = filepath.EvalSymlinks(ref); err == nil {
-		ref, err = filepath.Abs(ref)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("-containerd-shim: %w", err)
 	}
 	rep := &FootprintReport{Schema: "publish-bench-footprint/2", Started: time.Now().UTC(), Machine: machineInfo(),
 		Config: FootprintConfig{Starts: *starts, Containers: *containers, SettleSeconds: settle.Seconds(), CPUWindowSecond: cpuWindow.Seconds()}}
 	prints := []*ShimPrint{
 		{Name: "gvisor-containerd-shim", Binary: ours, Runtime: "runsc"},
 		{Name: "containerd-shim", Binary: ref, Runtime: "runc"},
+	}
+	if *floorShim != "" {
+		floor, err := resolveBinary(*floorShim)
+		if err != nil {
+			return nil, fmt.Errorf("-floor: %w", err)
+		}
+		prints = append(prints, &ShimPrint{Name: floorName, Binary: floor, Runtime: floorRuntime})
 	}
 	for _, p := range prints {
 		st, err := os.Stat(p.Binary)
@@ -174,6 +183,9 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		rep.Shims = append(rep.Shims, *p)
 	}
 	rep.Targets = footprintTargets(rep.Shims[0], rep.Shims[1])
+	if len(rep.Shims) > 2 {
+		rep.Floor = compareFloor(rep.Shims[0], rep.Shims[1], rep.Shims[2])
+	}
 	if *jsonFile != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
@@ -185,6 +197,40 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// resolveBinary finds bin as exec would and returns the file it names:
+// /proc/<pid>/exe names the resolved file, and shims are matched with that.
+func resolveBinary(bin string) (string, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", err
+	}
+	if path, err = filepath.EvalSymlinks(path); err != nil {
+		return "", err
+	}
+	return filepath.Abs(path)
+}
+
+const (
+	floorName    = "floor"
+	floorRuntime = "none"
+)
+
+// compareFloor places the floor between containerd-shim and ours; nil when
+// any of them has no memory figures.
+func compareFloor(ours, ref, floor ShimPrint) *FloorComparison {
+	for _, s := range []ShimPrint{ours, ref, floor} {
+		if s.ContainerError != "" || s.Containers == 0 {
+			return nil
+		}
+	}
+	return &FloorComparison{
+		USSVsContainerdShim: div(float64(floor.USSKiB), float64(ref.USSKiB)),
+		PSSVsContainerdShim: div(float64(floor.PSSKiB), float64(ref.PSSKiB)),
+		OursUSSAboveKiB:     ours.USSKiB - floor.USSKiB,
+		OursPSSAboveKiB:     ours.PSSKiB - floor.PSSKiB,
+	}
+}
 
 // footprintTargets are the issue's goals: per container, our shim costs no
 // more private and proportional memory than containerd-shim, and starts
@@ -215,30 +261,65 @@ func durations(s []startSample) []time.Duration {
 	return out
 }
 
-// startToServing launches bin as containerd does (listening socket on fd 3,
-// cwd the bundle, GOMAXPROCS=2) and times exec until ShimInfo answers.
+// startToServing launches bin as containerd does and times exec until
+// ShimInfo answers, then reads the lone process's memory.
 func startToServing(bin, runtime string) (startSample, error) {
-	dir, err := os.MkdirTemp("", "fp-")
+	shim, elapsed, err := launchShim(bin, runtime)
 	if err != nil {
 		return startSample{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer shim.stop()
+	time.Sleep(200 * time.Millisecond) // let start-up goroutines settle
+	mem, err := readMemory(shim.cmd.Process.Pid)
+	if err != nil {
+		return startSample{}, err
+	}
+	return startSample{elapsed: elapsed, mem: mem}, nil
+}
+
+// launchedShim is a shim process started by launchShim, serving.
+type launchedShim struct {
+	cmd    *exec.Cmd
+	dir    string
+	exited chan struct{}
+}
+
+// stop kills the shim, waits for it and removes its directory.
+func (s *launchedShim) stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+	os.RemoveAll(s.dir)
+}
+
+// launchShim starts bin as containerd does (listening socket on fd 3, cwd
+// the bundle, GOMAXPROCS=2) and returns once ShimInfo answers, with the
+// time from exec to that answer.
+func launchShim(bin, runtime string) (shim *launchedShim, elapsed time.Duration, err error) {
+	dir, err := os.MkdirTemp("", "fp-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	sock := filepath.Join(dir, "shim.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
-		return startSample{}, err
+		return nil, 0, err
 	}
-	defer l.Close()
+	defer l.Close() // the shim holds its own copy
 	lf, err := l.(*net.UnixListener).File()
 	if err != nil {
-		return startSample{}, err
+		return nil, 0, err
 	}
 	defer lf.Close()
 	// The runtime root's base name must be the runtime's: the runc-exec
 	// hack hands anything else to containerd-shim.
 	root, work := filepath.Join(dir, runtime), filepath.Join(dir, "work")
 	if err := os.Mkdir(work, 0o711); err != nil {
-		return startSample{}, err
+		return nil, 0, err
 	}
 	cmd := exec.Command(bin, "-namespace", "footprint", "-workdir", work,
 		"-address", filepath.Join(dir, "containerd.sock"), "-containerd-binary", "containerd", "-runtime-root", root)
@@ -252,40 +333,37 @@ func startToServing(bin, runtime string) (startSample, error) {
 	defer cancel()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return startSample{}, err
+		return nil, 0, err
 	}
-	exited := make(chan struct{})
+	shim = &launchedShim{cmd: cmd, dir: dir, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
-		close(exited)
+		close(shim.exited)
 		cancel() // a shim that dies will never answer
 	}()
 	defer func() {
-		cmd.Process.Kill()
-		<-exited
+		if err != nil {
+			cmd.Process.Kill()
+			<-shim.exited
+		}
 	}()
 	// The socket listens already, so this connects at once; the call is
 	// answered once the shim serves.
 	conn, err := net.Dial("unix", sock)
 	if err != nil {
-		return startSample{}, err
+		return nil, 0, err
 	}
 	client := ttrpc.NewClient(conn)
 	defer client.Close()
 	info, err := shimapi.NewShimClient(client).ShimInfo(ctx, &types.Empty{})
-	elapsed := time.Since(start)
+	elapsed = time.Since(start)
 	if err != nil {
-		return startSample{}, fmt.Errorf("ShimInfo: %w; output: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, 0, fmt.Errorf("ShimInfo: %w; output: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	if int(info.ShimPid) != cmd.Process.Pid {
-		return startSample{}, fmt.Errorf("ShimInfo says pid %d, started %d", info.ShimPid, cmd.Process.Pid)
+		return nil, 0, fmt.Errorf("ShimInfo says pid %d, started %d", info.ShimPid, cmd.Process.Pid)
 	}
-	time.Sleep(200 * time.Millisecond) // let start-up goroutines settle
-	mem, err := readMemory(cmd.Process.Pid)
-	if err != nil {
-		return startSample{}, err
-	}
-	return startSample{elapsed: elapsed, mem: mem}, nil
+	return shim, elapsed, nil
 }
 
 // readMemory reads a process's memory from /proc/<pid>/smaps_rollup: RSS
@@ -340,13 +418,19 @@ type shimDaemon struct {
 const footprintNamespace = "footprint"
 
 // runContainers starts n `sleep` containers per shim, each through its own
-// shim process, alternating between the shims, then reads every shim
-// process's memory and its CPU over cpuWindow. A shim whose containers fail
-// gets a ContainerError; the other is still measured. It returns the
-// daemons' containerd version.
+// shim process, alternating between the shims (and n floor processes with
+// them), then reads every shim process's memory and its CPU over
+// cpuWindow. A shim whose containers fail gets a ContainerError; the
+// others are still measured. It returns the daemons' containerd version.
 func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, debug bool) (version string) {
 	var daemons []*shimDaemon
+	var floor *floorFleet
 	for _, p := range prints {
+		if p.Runtime == floorRuntime {
+			floor = &floorFleet{print: p}
+			defer floor.close()
+			continue
+		}
 		d, err := startShimDaemon(p, debug)
 		if err != nil {
 			p.ContainerError = err.Error()
@@ -365,68 +449,95 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 				d.print.ContainerError = d.describe(err)
 			}
 		}
+		if floor != nil && floor.print.ContainerError == "" {
+			if err := floor.start(); err != nil {
+				floor.print.ContainerError = err.Error()
+			}
+		}
 	}
 	time.Sleep(settle)
-	for _, d := range daemons {
-		if m, ok := d.memory(); ok {
-			d.print.Containers = len(d.print.pids)
-			d.print.USSKiB, d.print.PSSKiB, d.print.RSSKiB, d.print.Threads = m.uss, m.pss, m.rss, m.threads
+	for _, p := range prints {
+		if m, ok := measureMemory(p); ok {
+			p.Containers = len(p.pids)
+			p.USSKiB, p.PSSKiB, p.RSSKiB, p.Threads = m.uss, m.pss, m.rss, m.threads
 		}
 	}
 	if cpuWindow > 0 {
-		idleCPU(daemons, cpuWindow)
+		idleCPU(prints, cpuWindow)
 		// Again after the idle window: what stays once the shims have
 		// settled (containerd-shim collects and returns memory every 30 s).
-		for _, d := range daemons {
-			if m, ok := d.memory(); ok {
-				d.print.USSAfterWindowKiB, d.print.PSSAfterWindowKiB = m.uss, m.pss
+		for _, p := range prints {
+			if m, ok := measureMemory(p); ok {
+				p.USSAfterWindowKiB, p.PSSAfterWindowKiB = m.uss, m.pss
 			}
 		}
 	}
 	return version
 }
 
+// floorFleet is the floor's processes, serving at once as n shims would.
+type floorFleet struct {
+	print *ShimPrint
+	shims []*launchedShim
+}
+
+func (f *floorFleet) start() error {
+	shim, _, err := launchShim(f.print.Binary, f.print.Runtime)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	f.shims = append(f.shims, shim)
+	f.print.pids = append(f.print.pids, shim.cmd.Process.Pid)
+	return nil
+}
+
+func (f *floorFleet) close() {
+	for _, s := range f.shims {
+		s.stop()
+	}
+}
+
 // idleCPU reads every shim's CPU time before and after window, over which
 // nothing is asked of the shims or their containers.
-func idleCPU(daemons []*shimDaemon, window time.Duration) {
+func idleCPU(prints []*ShimPrint, window time.Duration) {
 	before := map[int]time.Duration{}
-	for _, d := range daemons {
-		for _, pid := range d.print.pids {
+	for _, p := range prints {
+		for _, pid := range p.pids {
 			before[pid], _ = processCPU(pid)
 		}
 	}
 	time.Sleep(window)
-	for _, d := range daemons {
-		if d.print.ContainerError != "" {
+	for _, p := range prints {
+		if p.ContainerError != "" {
 			continue
 		}
 		var used []time.Duration
-		for _, pid := range d.print.pids {
+		for _, pid := range p.pids {
 			after, err := processCPU(pid)
 			if err != nil || after < before[pid] {
-				d.print.ContainerError = fmt.Sprintf("shim pid %d: CPU not readable over the window: %v", pid, err)
+				p.ContainerError = fmt.Sprintf("shim pid %d: CPU not readable over the window: %v", pid, err)
 				break
 			}
 			used = append(used, after-before[pid])
 		}
-		if len(used) > 0 && d.print.ContainerError == "" {
+		if len(used) > 0 && p.ContainerError == "" {
 			sort.Slice(used, func(a, b int) bool { return used[a] < used[b] })
-			d.print.IdleCPUMSMedian, d.print.IdleCPUMSMax = ms(percentile(used, 0.5)), ms(used[len(used)-1])
+			p.IdleCPUMSMedian, p.IdleCPUMSMax = ms(percentile(used, 0.5)), ms(used[len(used)-1])
 		}
 	}
 }
 
-// memory reads every shim process of d and returns the medians; on an
-// error it sets the ContainerError and returns false.
-func (d *shimDaemon) memory() (memory, bool) {
-	if d.print.ContainerError != "" {
+// measureMemory reads every shim process of p and returns the medians; on
+// an error it sets the ContainerError and returns false.
+func measureMemory(p *ShimPrint) (memory, bool) {
+	if p.ContainerError != "" || len(p.pids) == 0 {
 		return memory{}, false
 	}
 	var mems []memory
-	for _, pid := range d.print.pids {
+	for _, pid := range p.pids {
 		m, err := readMemory(pid)
 		if err != nil {
-			d.print.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
+			p.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
 			return memory{}, false
 		}
 		mems = append(mems, m)
@@ -554,4 +665,12 @@ func printFootprint(out io.Writer, rep *FootprintReport) {
 		}
 	}
 	printTargets(out, "targets (ours over containerd-shim's)", rep.Targets, 42, 6, 4)
+	if f := rep.Floor; f != nil {
+		fmt.Fprintln(out, "\nfloor: the shim's pinned dependencies serving the v1 API and nothing else, no container (cmd/shim-floor)")
+		fmt.Fprintf(out, "  floor over containerd-shim's   USS %.2f   PSS %.2f\n", f.USSVsContainerdShim, f.PSSVsContainerdShim)
+		fmt.Fprintf(out, "  ours above the floor           USS %+d KiB   PSS %+d KiB\n", f.OursUSSAboveKiB, f.OursPSSAboveKiB)
+		if f.USSVsContainerdShim > 1 || f.PSSVsContainerdShim > 1 {
+			fmt.Fprintln(out, "  the floor alone is above containerd-shim's: these dependencies, built this way, cost more than the target before a shim does anything")
+		}
+	}
 }

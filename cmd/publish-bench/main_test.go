@@ -219,9 +219,15 @@ func TestBadOptions(t *testing.T) {
 // buildShim builds the shim as `make build` does. containerdtest.BuildShim
 // builds from the current module, which here is this nested one.
 func buildShim(t *testing.T) string {
+	return makeBinary(t, "build", "SHIM", "gvisor-containerd-shim")
+}
+
+// makeBinary runs `make <target> <variable>=<a temp file>` at the
+// repository's root and returns the file.
+func makeBinary(t *testing.T, target, variable, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gvisor-containerd-shim")
-	build := exec.Command("make", "build", "SHIM="+bin)
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("make", target, variable+"="+bin)
 	build.Dir = "../.."
 	var out bytes.Buffer
 	build.Stdout, build.Stderr = &out, &out
@@ -231,10 +237,10 @@ func buildShim(t *testing.T) string {
 	reaperOnce.Do(installReaper)
 	ec, err := reaper.Default.Start(build)
 	if err != nil {
-		t.Fatalf("build the shim: %v", err)
+		t.Fatalf("make %s: %v", target, err)
 	}
 	if status, err := reaper.Default.Wait(build, ec); err != nil || status != 0 {
-		t.Fatalf("build the shim: exit %d, %v\n%s", status, err, out.String())
+		t.Fatalf("make %s: exit %d, %v\n%s", target, status, err, out.String())
 	}
 	return bin
 }
@@ -285,18 +291,35 @@ func TestFootprintNeedsTheShim(t *testing.T) {
 	if _, err := footprint(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-shim is required") {
 		t.Errorf("got %v", err)
 	}
+	missingFloor := []string{"-shim", "/bin/true", "-containerd-shim", "/bin/true", "-floor", "/nonexistent/shim-floor"}
+	if _, err := footprint(missingFloor, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-floor") {
+		t.Errorf("a missing floor binary: got %v", err)
+	}
 }
 
 // With containers running, each shim's memory comes from its own
 // smaps_rollup: private and proportional memory both below RSS (shared text
 // counts in full only there), one shim process per container, and the
-// targets compare ours with containerd-shim.
+// targets compare ours with containerd-shim. The floor runs as many
+// processes, without containers, and is placed between the two.
 func TestFootprintWithContainers(t *testing.T) {
 	containerdtest.RequireBinaries(t, "containerd", "containerd-shim", "runsc", "runc")
 	bin := buildShim(t)
-	rep, err := footprint([]string{"-shim", bin, "-starts", "1", "-containers", "2", "-settle", "1s", "-cpu-window", "2s"}, &bytes.Buffer{})
+	floor := makeBinary(t, "floor", "FLOOR", "shim-floor")
+	var stdout bytes.Buffer
+	rep, err := footprint([]string{"-shim", bin, "-floor", floor, "-starts", "1", "-containers", "2", "-settle", "1s", "-cpu-window", "2s"}, &stdout)
 	if err != nil {
 		t.Fatalf("footprint: %v", err)
+	}
+	if len(rep.Shims) != 3 || rep.Shims[2].Name != "floor" || rep.Shims[2].Runtime != "none" {
+		t.Fatalf("shims %+v, want ours, containerd-shim and the floor", rep.Shims)
+	}
+	ours, floorPrint := rep.Shims[0], rep.Shims[2]
+	if f := rep.Floor; f == nil || f.OursUSSAboveKiB != ours.USSKiB-floorPrint.USSKiB || f.USSVsContainerdShim <= 0 || f.PSSVsContainerdShim <= 0 {
+		t.Errorf("floor comparison %+v for ours %+v, floor %+v", f, ours, floorPrint)
+	}
+	if !strings.Contains(stdout.String(), "ours above the floor") {
+		t.Errorf("no floor lines on stdout:\n%s", stdout.String())
 	}
 	for _, s := range rep.Shims {
 		if s.ContainerError != "" {
