@@ -40,6 +40,18 @@ FOOTPRINT_FLAGS ?=
 footprint: setup build floor
 	cd cmd/publish-bench && $(GO) run . footprint -shim $(CURDIR)/$(SHIM) -floor $(CURDIR)/$(FLOOR) $(FOOTPRINT_FLAGS)
 
+# containerd's containerd-shim built from its release's source and go.mod
+# the way ours ships (SHIP_BUILD), into bin/containerd-shim-<version>: what
+# the toolchain alone changes (docs/benchmarks.md); pass it to footprint
+# with FOOTPRINT_FLAGS='-containerd-shim bin/...'. Debian's is v1.6.20.
+CONTAINERD_SOURCE_VERSION ?= v1.6.20
+.PHONY: containerd-shim-source
+containerd-shim-source:
+	@src=$$($(GO) mod download -json github.com/containerd/containerd@$(CONTAINERD_SOURCE_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$src" || { echo "containerd $(CONTAINERD_SOURCE_VERSION): not downloaded" >&2; exit 1; }; \
+	tmp=$$(mktemp -d) && trap 'chmod -R u+w '$$tmp'; rm -rf '$$tmp EXIT && cp -r "$$src"/. $$tmp && chmod -R u+w $$tmp && \
+	cd $$tmp && $(SHIP_BUILD) -mod=mod -o $(CURDIR)/$(BIN)/containerd-shim-$(CONTAINERD_SOURCE_VERSION) ./cmd/containerd-shim
+
 # Installs the system packages the tests need when any is not installed
 # (scripts/missing-packages: removed but not purged counts as missing).
 setup:

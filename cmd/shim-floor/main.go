@@ -7,10 +7,15 @@
 // no publisher. `publish-bench footprint -floor` measures it next to the
 // shim and containerd-shim (docs/benchmarks.md): what the shim costs above
 // the floor is its own doing; the floor itself is the toolchain's and the
-// dependencies'.
+// dependencies'. It takes the shim's runtime settings that any shim could
+// take (one P from the first package init), so that the difference is what
+// the shim does, not how it is tuned.
 package main
 
 import (
+	// First, as in the shim: one P from the first package inits on.
+	_ "github.com/google/gvisor-containerd-shim/internal/oneproc"
+
 	"context"
 	"fmt"
 	"net"
