@@ -57,9 +57,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "footprint" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "footprint":
 		_, err = footprint(os.Args[2:], os.Stdout)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "burst":
+		_, err = burst(ctx, os.Args[2:], os.Stdout)
+	default:
 		_, err = run(ctx, os.Args[1:], os.Stdout)
 	}
 	if err != nil {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+)
+
+func TestBurstBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "-shim is required"},
+		{[]string{"-shim", "/nonexistent/shim"}, "-shim: "},
+		{[]string{"-shim", "/bin/true", "-execs", "0"}, "-execs must be at least 1"},
+		{[]string{"-shim", "/bin/true", "-rounds", "0"}, "-rounds must be at least 1"},
+		{[]string{"-shim", "/bin/true", "-timeout", "0s"}, "-timeout must be positive"},
+		{[]string{"-shim", "/bin/true", "-procs", "0"}, `-procs: "0" is not a number of Ps`},
+		{[]string{"-shim", "/bin/true", "-procs", "1,two"}, `-procs: "two" is not a number of Ps`},
+		{[]string{"-shim", "/bin/true", "-procs", "2,2"}, "-procs: 2 given twice"},
+		{[]string{"-shim", "/bin/true", "-procs", ","}, "-procs: no setting given"},
+		{[]string{"-shim", "/bin/true", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, err := burst(context.Background(), tc.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// One P is what ships: the default setting gives the shim no max_procs at
+// all, any other its value.
+func TestShimSettingLeavesTheDefaultAlone(t *testing.T) {
+	if s := shimSetting(1); strings.Contains(s, "max_procs") {
+		t.Errorf("one P: config %q sets max_procs", s)
+	}
+	if s := shimSetting(2); !strings.Contains(s, "[shim]\n  max_procs = 2\n") {
+		t.Errorf("two Ps: config %q", s)
+	}
+}
+
+// A small burst against each setting: every exec exits 0 and its TaskExit
+// reaches the subscriber, the figures are ordered, and the shim's CPU and
+// its reaped runsc children's are counted.
+func TestBurstSmoke(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	bin := buildShim(t)
+	jsonFile := filepath.Join(t.TempDir(), "burst.json")
+	var stdout bytes.Buffer
+	if _, err := burst(context.Background(), []string{"-shim", bin, "-execs", "3", "-rounds", "2", "-quiet", "-json", jsonFile}, &stdout); err != nil {
+		t.Fatalf("burst: %v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep BurstReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Schema != burstSchema || len(rep.Shims) != 2 || rep.Shims[0].MaxProcs != 1 || rep.Shims[1].MaxProcs != 2 {
+		t.Fatalf("report %+v: want the schema and max_procs 1 then 2", rep)
+	}
+	for _, s := range rep.Shims {
+		if s.Execs != 6 || s.Exited != 6 || s.Events != 6 || s.LostExits+s.LostEvents+s.Failed != 0 {
+			t.Errorf("max_procs %d: %+v: want 6 execs, exits and events, none lost", s.MaxProcs, s)
+		}
+		for _, l := range []LatencyStats{s.ExitLatency, s.EventLatency} {
+			if l.Count != 6 || !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.Max) {
+				t.Errorf("max_procs %d: latency %+v", s.MaxProcs, l)
+			}
+		}
+		if !(0 < s.BurstMSMedian && s.BurstMSMedian <= s.BurstMSMax) || !(0 < s.ShimCPUMSMedian && s.ShimCPUMSMedian <= s.ShimCPUMSMax) || s.Threads <= 0 {
+			t.Errorf("max_procs %d: burst, CPU or threads missing: %+v", s.MaxProcs, s)
+		}
+	}
+	if !strings.Contains(stdout.String(), "[shim] max_procs = 2 over default (one P)") {
+		t.Errorf("no comparison on stdout:\n%s", stdout.String())
+	}
+}
