@@ -277,15 +277,18 @@ func startToServing(bin, runtime string) (startSample, error) {
 	return startSample{elapsed: elapsed, mem: mem}, nil
 }
 
-// launchedShim is a shim process started by launchShim, serving.
+// launchedShim is a shim process started by launchShim, serving, with the
+// connection it answered on still open, as containerd keeps its own.
 type launchedShim struct {
 	cmd    *exec.Cmd
 	dir    string
+	client *ttrpc.Client
 	exited chan struct{}
 }
 
 // stop kills the shim, waits for it and removes its directory.
 func (s *launchedShim) stop() {
+	s.client.Close()
 	s.cmd.Process.Kill()
 	<-s.exited
 	os.RemoveAll(s.dir)
@@ -353,9 +356,13 @@ func launchShim(bin, runtime string) (shim *launchedShim, elapsed time.Duration,
 	if err != nil {
 		return nil, 0, err
 	}
-	client := ttrpc.NewClient(conn)
-	defer client.Close()
-	info, err := shimapi.NewShimClient(client).ShimInfo(ctx, &types.Empty{})
+	shim.client = ttrpc.NewClient(conn)
+	defer func() {
+		if err != nil {
+			shim.client.Close()
+		}
+	}()
+	info, err := shimapi.NewShimClient(shim.client).ShimInfo(ctx, &types.Empty{})
 	elapsed = time.Since(start)
 	if err != nil {
 		return nil, 0, fmt.Errorf("ShimInfo: %w; output: %s", err, strings.TrimSpace(stderr.String()))
