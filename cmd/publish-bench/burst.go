@@ -62,6 +62,10 @@ type BurstResult struct {
 	// event reaching a subscriber of the daemon.
 	ExitLatency  LatencyStats `json:"exit_latency"`
 	EventLatency LatencyStats `json:"event_latency"`
+	// EventLag: the TaskExit's arrival minus the exit's, per exec; the
+	// shim's publisher trailing its Wait RPC (negative: the event came
+	// first).
+	EventLag LatencyStats `json:"event_lag"`
 	// BurstMS: wall clock of a burst, the first Exec call to the last
 	// exec's Delete; median and most over the rounds.
 	BurstMSMedian float64 `json:"burst_ms_median"`
@@ -235,7 +239,7 @@ type burstTarget struct {
 
 	execs, exited, failed, lostExits, lostEvents int
 	firstError                                   string
-	exits, eventLats                             []time.Duration
+	exits, eventLats, eventLags                  []time.Duration
 	walls, shimCPUs, childCPUs                   []time.Duration
 }
 
@@ -361,7 +365,7 @@ type burstSample struct {
 	mu                                           sync.Mutex
 	execs, exited, failed, lostExits, lostEvents int
 	firstError                                   string
-	exits, events                                []time.Duration
+	exits, events, lags                          []time.Duration
 	wall, shimCPU, childCPU                      time.Duration
 }
 
@@ -439,9 +443,10 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 		s.fail(&s.failed, err)
 		return err
 	}
+	var exited int64
 	select {
 	case st := <-statusC:
-		exited := monotonicNow()
+		exited = monotonicNow()
 		if code, _, err := st.Result(); err != nil || code != 0 {
 			err = fmt.Errorf("exec %s: exit status %d, %v", id, code, err)
 			s.fail(&s.failed, err)
@@ -462,6 +467,7 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 		t.mu.Unlock()
 		s.mu.Lock()
 		s.events = append(s.events, time.Duration(at-t0))
+		s.lags = append(s.lags, time.Duration(at-exited))
 		s.mu.Unlock()
 	case <-ctx.Done():
 		s.fail(&s.lostEvents, fmt.Errorf("exec %s: no TaskExit within %s of the burst's start", id, timeout))
@@ -509,6 +515,7 @@ func (t *burstTarget) add(s *burstSample) {
 	}
 	t.exits = append(t.exits, s.exits...)
 	t.eventLats = append(t.eventLats, s.events...)
+	t.eventLags = append(t.eventLags, s.lags...)
 	t.walls = append(t.walls, s.wall)
 	t.shimCPUs = append(t.shimCPUs, s.shimCPU)
 	t.childCPUs = append(t.childCPUs, s.childCPU)
@@ -517,7 +524,7 @@ func (t *burstTarget) add(s *burstSample) {
 func (t *burstTarget) result() BurstResult {
 	r := BurstResult{MaxProcs: t.maxProcs, Setting: "default (one P)", Execs: t.execs, Exited: t.exited, Events: len(t.eventLats),
 		LostExits: t.lostExits, LostEvents: t.lostEvents, Failed: t.failed, FirstError: t.firstError,
-		ExitLatency: summarize(t.exits), EventLatency: summarize(t.eventLats)}
+		ExitLatency: summarize(t.exits), EventLatency: summarize(t.eventLats), EventLag: summarize(t.eventLags)}
 	if t.maxProcs != 1 {
 		r.Setting = fmt.Sprintf("[shim] max_procs = %d", t.maxProcs)
 	}
@@ -560,15 +567,16 @@ func (t *burstTarget) close() {
 func printBurst(out io.Writer, rep *BurstReport) {
 	c, m := rep.Config, rep.Machine
 	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
-	fmt.Fprintf(out, "%d rounds of %d execs of /bin/true at once into one runsc container per setting, settings alternating; latency from the Exec call; CPU per burst, medians over rounds\n",
+	fmt.Fprintf(out, "%d rounds of %d execs of /bin/true at once into one runsc container per setting, settings alternating; latency from the Exec call (TaskExit also after the exit); CPU per burst, medians over rounds\n",
 		c.Rounds, c.Execs)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setting\texecs\texited\tevents\tlost\texit p50 ms\tp90\tmax\tTaskExit p50 ms\tp90\tmax\tburst ms med\tmax\tshim CPU ms med\tmax\trunsc CPU ms med\tthreads\t")
+	fmt.Fprintln(tw, "setting\texecs\texited\tevents\tlost\texit p50 ms\tp90\tmax\tTaskExit p50 ms\tp90\tmax\tafter exit p50 ms\tp90\tmax\tburst ms med\tmax\tshim CPU ms med\tmax\trunsc CPU ms med\tthreads\t")
 	for _, s := range rep.Shims {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.0f\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.1f\t%.1f\t%.0f\t%d\t\n",
 			s.Setting, s.Execs, s.Exited, s.Events, s.LostExits+s.LostEvents+s.Failed,
 			s.ExitLatency.P50/1e3, s.ExitLatency.P90/1e3, s.ExitLatency.Max/1e3,
 			s.EventLatency.P50/1e3, s.EventLatency.P90/1e3, s.EventLatency.Max/1e3,
+			s.EventLag.P50/1e3, s.EventLag.P90/1e3, s.EventLag.Max/1e3,
 			s.BurstMSMedian, s.BurstMSMax, s.ShimCPUMSMedian, s.ShimCPUMSMax, s.ChildrenCPUMSMedian, s.Threads)
 	}
 	tw.Flush()

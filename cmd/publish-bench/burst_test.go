@@ -77,6 +77,9 @@ func TestBurstSmoke(t *testing.T) {
 				t.Errorf("max_procs %d: latency %+v", s.MaxProcs, l)
 			}
 		}
+		if l := s.EventLag; l.Count != 6 || l.P50 > l.P90 || l.P90 > l.Max || l.Max > s.EventLatency.Max {
+			t.Errorf("max_procs %d: TaskExit after the exit %+v, from the Exec call %+v", s.MaxProcs, l, s.EventLatency)
+		}
 		if !(0 < s.BurstMSMedian && s.BurstMSMedian <= s.BurstMSMax) || !(0 < s.ShimCPUMSMedian && s.ShimCPUMSMedian <= s.ShimCPUMSMax) || s.Threads <= 0 {
 			t.Errorf("max_procs %d: burst, CPU or threads missing: %+v", s.MaxProcs, s)
 		}
