@@ -40,6 +40,13 @@ FOOTPRINT_FLAGS ?=
 footprint: setup build floor
 	cd cmd/publish-bench && $(GO) run . footprint -shim $(CURDIR)/$(SHIM) -floor $(CURDIR)/$(FLOOR) $(FOOTPRINT_FLAGS)
 
+# Whether the shim's one P slows it under a burst of concurrent execs, against
+# [shim] max_procs = 2 (docs/benchmarks.md); BURST_FLAGS passes more, e.g. -execs 50.
+BURST_FLAGS ?=
+.PHONY: burst
+burst: setup build
+	cd cmd/publish-bench && $(GO) run . burst -shim $(CURDIR)/$(SHIM) $(BURST_FLAGS)
+
 # containerd's containerd-shim built from its release's source and go.mod
 # the way ours ships (SHIP_BUILD), into bin/containerd-shim-<version>: what
 # the toolchain alone changes (docs/benchmarks.md); pass it to footprint
