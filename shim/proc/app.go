@@ -126,9 +126,9 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		return nil, err
 	}
 	if socket != nil {
-		c, err := socket.ReceiveMaster()
+		c, err := receiveTerminal(ctx, socket, "create")
 		if err != nil {
-			return nil, fmt.Errorf("receiving the terminal from runsc: %w", err)
+			return nil, err
 		}
 		if err := a.io.copyConsole(ctx, c); err != nil {
 			return nil, err

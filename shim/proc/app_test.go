@@ -21,7 +21,9 @@ import (
 // container of a pod, with the pod's sandbox under the test's control:
 // `wait` blocks until the test writes an exit status (or makes it fail),
 // `kill` of a running container makes it exit with 128+signal, `kill` of a
-// created one fails as runsc's does. Every call is logged.
+// created one fails as runsc's does. `exec` writes its pid files and exits
+// 0. Like a runsc that has no terminal to send, it never connects to a
+// console socket. Every call is logged.
 const fakeRunscScript = `#!/bin/sh
 dir=%s
 echo "$*" >> $dir/calls
@@ -44,7 +46,11 @@ state)
 	[ -f $dir/state ] || { echo "loading container: container \"$1\" does not exist" >&2; exit 1; }
 	st=$(state); [ -f $dir/sandbox-gone ] && st=stopped
 	echo "{\"id\":\"$1\",\"status\":\"$st\",\"pid\":4242}" ;;
+exec)
+	while [ $# -gt 1 ]; do case "$1" in --pid-file) echo 4343 > "$2";; --internal-pid-file) echo 7 > "$2";; esac; shift; done ;;
 kill)
+	# An exec'd process: the fake has nothing of it to end.
+	[ "$1" = --pid ] && exit 0
 	[ -f $dir/sandbox-gone ] && { echo "connecting to control server at PID 4242: connection refused" >&2; exit 1; }
 	[ "$1" = --all ] && shift
 	case $(state) in

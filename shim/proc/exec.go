@@ -9,9 +9,11 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/log"
 	"github.com/containerd/containerd/pkg/stdio"
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
 )
@@ -139,7 +141,9 @@ func (e *Exec) SetExited(status int) {
 }
 
 // run execs the process (`runsc exec --detach`) and connects its stdio.
-func (e *Exec) run(ctx context.Context) error {
+// When that fails after runsc exec'd the process, the process is killed:
+// the Start RPC fails, so nobody would wait for it or signal it.
+func (e *Exec) run(ctx context.Context) (retErr error) {
 	if !e.parent.Running() {
 		return fmt.Errorf("exec %s: container is not running: %w", e.id, errdefs.ErrFailedPrecondition)
 	}
@@ -163,10 +167,15 @@ func (e *Exec) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if retErr != nil {
+			killFailedExec(context.WithoutCancel(ctx), rt, containerID, e.id, opts.InternalPidFile)
+		}
+	}()
 	if socket != nil {
-		c, err := socket.ReceiveMaster()
+		c, err := receiveTerminal(ctx, socket, "exec")
 		if err != nil {
-			return fmt.Errorf("receiving the terminal from runsc: %w", err)
+			return err
 		}
 		if err := e.io.copyConsole(ctx, c); err != nil {
 			return err
@@ -186,4 +195,18 @@ func (e *Exec) kill(ctx context.Context, sig uint32) error {
 
 func (e *Exec) delete() {
 	e.io.close()
+}
+
+// killFailedExec kills the process of exec id whose start failed after
+// runsc exec'd it; its pid inside the sandbox is in internalPidFile, which
+// runsc writes before the pid file it reports the exec with. Its `runsc
+// exec` waiter then exits and is reaped like any other child.
+func killFailedExec(ctx context.Context, rt *runsc.Runsc, containerID, id, internalPidFile string) {
+	pid, err := runsc.ReadPidFile(internalPidFile)
+	if err == nil {
+		err = rt.Kill(ctx, containerID, int(unix.SIGKILL), false, pid)
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("exec", id).Warn("killing an exec whose start failed")
+	}
 }

@@ -71,7 +71,7 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 		p.state = &createdCheckpointState{p: p}
 		return p, nil
 	}
-	if err := p.runCreate(ctx, func(opts *runsc.CreateOpts) error {
+	if err := p.runCreate(ctx, "create", func(opts *runsc.CreateOpts) error {
 		return p.runtime.Create(ctx, p.id, p.bundle, opts)
 	}); err != nil {
 		return nil, err
@@ -80,9 +80,10 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 	return p, nil
 }
 
-// runCreate runs create or restore with the process's stdio or terminal,
-// then connects them to containerd's fifos and reads the pid.
-func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error) (retErr error) {
+// runCreate runs create or restore (run, the runsc command runCmd) with the
+// process's stdio or terminal, then connects them to containerd's fifos and
+// reads the pid.
+func (p *Init) runCreate(ctx context.Context, runCmd string, run func(*runsc.CreateOpts) error) (retErr error) {
 	pidFile := bundlePidFile(p.bundle)
 	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO(), Rootfs: p.rootfs}
 	var socket *runc.Socket
@@ -105,9 +106,9 @@ func (p *Init) runCreate(ctx context.Context, run func(*runsc.CreateOpts) error)
 		return err
 	}
 	if socket != nil {
-		c, err := socket.ReceiveMaster()
+		c, err := receiveTerminal(ctx, socket, runCmd)
 		if err != nil {
-			return fmt.Errorf("receiving the terminal from runsc: %w", err)
+			return err
 		}
 		if err := p.io.copyConsole(ctx, c); err != nil {
 			return err

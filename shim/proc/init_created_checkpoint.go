@@ -14,7 +14,7 @@ func (s *createdCheckpointState) status() string { return "created" }
 
 func (s *createdCheckpointState) start(ctx context.Context) error {
 	p := s.p
-	if err := p.runCreate(ctx, func(opts *runsc.CreateOpts) error {
+	if err := p.runCreate(ctx, "restore", func(opts *runsc.CreateOpts) error {
 		return p.runtime.Restore(ctx, p.id, p.bundle, p.checkpoint, opts)
 	}); err != nil {
 		return err
