@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,9 @@ type BurstConfig struct {
 	Procs  []int  `json:"procs"` // GOMAXPROCS settings compared; 1 is the default, no max_procs
 	Execs  int    `json:"execs"` // concurrent execs per burst
 	Rounds int    `json:"rounds"`
+	// KillInit: the container's init was SIGKILLed after each burst's last
+	// exit, and the container replaced.
+	KillInit bool `json:"kill_init"`
 }
 
 // BurstResult is one shim setting's figures over every round.
@@ -77,6 +81,11 @@ type BurstResult struct {
 	ShimCPUMSMax        float64 `json:"shim_cpu_ms_max"`
 	ChildrenCPUMSMedian float64 `json:"children_cpu_ms_median"`
 	Threads             int     `json:"threads"` // the shim's after the last burst
+	// With -kill-init, from the Kill call to the init's exit (Wait) and to
+	// its TaskExit at the subscriber: a container exiting while the
+	// burst's TaskExits may still be queued in its shim.
+	InitExitLatency  *LatencyStats `json:"init_exit_latency,omitempty"`
+	InitEventLatency *LatencyStats `json:"init_event_latency,omitempty"`
 }
 
 const (
@@ -85,13 +94,14 @@ const (
 )
 
 type burstOptions struct {
-	shim    string
-	procs   []int
-	execs   int
-	rounds  int
-	timeout time.Duration
-	json    string
-	quiet   bool
+	shim     string
+	procs    []int
+	execs    int
+	rounds   int
+	timeout  time.Duration
+	json     string
+	quiet    bool
+	killInit bool
 }
 
 func parseBurstOptions(args []string) (*burstOptions, error) {
@@ -104,6 +114,7 @@ func parseBurstOptions(args []string) (*burstOptions, error) {
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "an exit or TaskExit not seen this long after its burst started counts as lost")
 	fs.StringVar(&o.json, "json", "", "write the figures to this JSON file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no line per burst on stderr")
+	fs.BoolVar(&o.killInit, "kill-init", false, "after each burst's last exit, SIGKILL the container's init and time its exit and TaskExit (its shim may still be sending the burst's); the container is replaced for the next burst")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -170,7 +181,7 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 		return nil, err
 	}
 	rep := &BurstReport{Schema: burstSchema, Started: time.Now().UTC(), Machine: machineInfo(),
-		Config: BurstConfig{Shim: o.shim, Procs: o.procs, Execs: o.execs, Rounds: o.rounds}}
+		Config: BurstConfig{Shim: o.shim, Procs: o.procs, Execs: o.execs, Rounds: o.rounds, KillInit: o.killInit}}
 	ctx = namespaces.WithNamespace(ctx, burstNamespace)
 	var targets []*burstTarget
 	defer func() {
@@ -192,7 +203,10 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("interrupted: %w", err)
 			}
-			b, err := t.burst(ctx, fmt.Sprintf("r%d", round), o.execs, o.timeout)
+			b, err := t.burst(ctx, fmt.Sprintf("r%d", round), o.execs, o.timeout, o.killInit)
+			if err == nil && o.killInit {
+				err = t.replaceContainer(ctx)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("max_procs %d, round %d: %w", t.maxProcs, round+1, err)
 			}
@@ -225,22 +239,28 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 // burstTarget is one shim setting: its daemon, its one container, the
 // TaskExit events a subscriber sees and every burst's samples.
 type burstTarget struct {
-	maxProcs int
-	daemon   *ctrdaemon.Daemon
-	client   *containerd.Client
-	task     containerd.Task
-	process  *specs.Process // the execs': the container's, running /bin/true
-	shimPid  int
-	cancel   context.CancelFunc // ends the subscription
+	maxProcs  int
+	shim      string
+	rootfs    string
+	daemon    *ctrdaemon.Daemon
+	client    *containerd.Client
+	container containerd.Container
+	task      containerd.Task
+	initWait  <-chan containerd.ExitStatus
+	process   *specs.Process // the execs': the container's, running /bin/true
+	shimPid   int
+	started   int                // containers started so far, for their ids
+	cancel    context.CancelFunc // ends the subscription
 
 	mu     sync.Mutex
-	events map[string]int64         // exec id → CLOCK_MONOTONIC of its TaskExit's arrival
-	seen   map[string]chan struct{} // exec id → closed on arrival
+	events map[string]int64         // exec or container id → CLOCK_MONOTONIC of its TaskExit's arrival
+	seen   map[string]chan struct{} // exec or container id → closed on arrival
 
 	execs, exited, failed, lostExits, lostEvents int
 	firstError                                   string
 	exits, eventLats, eventLags                  []time.Duration
 	walls, shimCPUs, childCPUs                   []time.Duration
+	initExits, initEvents                        []time.Duration
 }
 
 func startBurstTarget(ctx context.Context, shim string, maxProcs int) (t *burstTarget, err error) {
@@ -248,14 +268,13 @@ func startBurstTarget(ctx context.Context, shim string, maxProcs int) (t *burstT
 	if err != nil {
 		return nil, err
 	}
-	t = &burstTarget{maxProcs: maxProcs, daemon: d, events: map[string]int64{}, seen: map[string]chan struct{}{}, cancel: func() {}}
+	t = &burstTarget{maxProcs: maxProcs, shim: shim, rootfs: filepath.Join(d.Dir, "rootfs"), daemon: d, events: map[string]int64{}, seen: map[string]chan struct{}{}, cancel: func() {}}
 	defer func() {
 		if err != nil {
 			t.close()
 		}
 	}()
-	rootfs := filepath.Join(d.Dir, "rootfs")
-	if err := rootfsbuild.Busybox(rootfs); err != nil {
+	if err := rootfsbuild.Busybox(t.rootfs); err != nil {
 		return nil, err
 	}
 	if t.client, err = containerd.New(d.Address); err != nil {
@@ -265,59 +284,95 @@ func startBurstTarget(ctx context.Context, shim string, maxProcs int) (t *burstT
 	t.cancel = cancel
 	envelopes, errs := t.client.Subscribe(subCtx, `topic=="/tasks/exit"`)
 	go t.subscribe(envelopes, errs)
+	return t, t.newContainer(ctx)
+}
 
-	id := fmt.Sprintf("burst-%d-%d", os.Getpid(), maxProcs)
+// newContainer starts the container the bursts exec into, with its own
+// shim, and runs one exec in it.
+func (t *burstTarget) newContainer(ctx context.Context) error {
+	t.started++
+	id := fmt.Sprintf("burst-%d-%d-%d", os.Getpid(), t.maxProcs, t.started)
 	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancelStart()
-	container, err := t.client.NewContainer(startCtx, id, containerd.WithRuntime(ctrdaemon.V1Runtime, nil),
-		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "3600")))
+	var err error
+	t.container, err = t.client.NewContainer(startCtx, id, containerd.WithRuntime(ctrdaemon.V1Runtime, nil),
+		containerd.WithNewSpec(oci.WithRootFSPath(t.rootfs), oci.WithProcessArgs("/bin/sleep", "3600")))
 	if err != nil {
-		return nil, fmt.Errorf("new container: %w", err)
+		return fmt.Errorf("new container: %w", err)
 	}
-	spec, err := container.Spec(startCtx)
+	spec, err := t.container.Spec(startCtx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	process := *spec.Process
 	process.Args = []string{"/bin/true"}
 	t.process = &process
-	if t.task, err = container.NewTask(startCtx, cio.NullIO); err != nil {
-		return nil, fmt.Errorf("new task: %w; containerd log:\n%s", err, d.LogTail(4<<10))
+	if t.task, err = t.container.NewTask(startCtx, cio.NullIO); err != nil {
+		return fmt.Errorf("new task: %w; containerd log:\n%s", err, t.daemon.LogTail(4<<10))
+	}
+	// Waited on from now: the channel must exist before any kill. Its
+	// context outlives this call, as the task does.
+	if t.initWait, err = t.task.Wait(ctx); err != nil {
+		return fmt.Errorf("wait task: %w", err)
 	}
 	if err := t.task.Start(startCtx); err != nil {
-		return nil, fmt.Errorf("start task: %w", err)
+		return fmt.Errorf("start task: %w", err)
 	}
-	pidFile := filepath.Join(d.Dir, "state", ctrdaemon.V1Runtime, burstNamespace, id, "shim.pid")
+	pidFile := filepath.Join(t.daemon.Dir, "state", ctrdaemon.V1Runtime, burstNamespace, id, "shim.pid")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
-		return nil, fmt.Errorf("shim pid: %w", err)
+		return fmt.Errorf("shim pid: %w", err)
 	}
 	if t.shimPid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
-		return nil, fmt.Errorf("shim pid %q: %w", b, err)
+		return fmt.Errorf("shim pid %q: %w", b, err)
 	}
 	// A wrapper script execs the shim: the pid must run the binary itself.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", t.shimPid)); err != nil || exe != shim {
-		return nil, fmt.Errorf("shim pid %d runs %q, want %s (%v)", t.shimPid, exe, shim, err)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", t.shimPid)); err != nil || exe != t.shim {
+		return fmt.Errorf("shim pid %d runs %q, want %s (%v)", t.shimPid, exe, t.shim, err)
 	}
 	// One exec first, not counted: the shim's exec path and the
 	// subscription (registered some time after Subscribe returns) are then
 	// known to work before anything is measured.
 	warm := &burstSample{}
 	for attempt := 0; ; attempt++ {
-		if err := t.runExec(startCtx, fmt.Sprintf("warm-%d", attempt), monotonicNow(), 5*time.Second, warm); err != nil {
-			return nil, fmt.Errorf("warm-up exec: %w", err)
+		if err := t.runExec(startCtx, fmt.Sprintf("warm-%d-%d", t.started, attempt), monotonicNow(), 5*time.Second, warm); err != nil {
+			return fmt.Errorf("warm-up exec: %w", err)
 		}
 		if warm.lostEvents == 0 {
-			return t, nil
+			return nil
 		}
 		if attempt == 10 {
-			return nil, fmt.Errorf("warm-up exec: no TaskExit reached the subscriber in %d tries", attempt+1)
+			return fmt.Errorf("warm-up exec: no TaskExit reached the subscriber in %d tries", attempt+1)
 		}
 		warm.lostEvents = 0
 	}
 }
 
-// subscribe records when each exec's TaskExit arrives.
+// replaceContainer deletes the container, whose init was killed, and
+// starts the next.
+func (t *burstTarget) replaceContainer(ctx context.Context) error {
+	if err := t.deleteContainer(ctx); err != nil {
+		return err
+	}
+	return t.newContainer(ctx)
+}
+
+func (t *burstTarget) deleteContainer(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := t.task.Delete(ctx, containerd.WithProcessKill); err != nil {
+		return fmt.Errorf("delete task: %w", err)
+	}
+	t.task = nil
+	if err := t.container.Delete(ctx); err != nil {
+		return fmt.Errorf("delete container: %w", err)
+	}
+	t.container = nil
+	return nil
+}
+
+// subscribe records when each process's TaskExit arrives: an exec's by
+// its exec id, the init's by the container's id.
 func (t *burstTarget) subscribe(envelopes <-chan *events.Envelope, errs <-chan error) {
 	for {
 		select {
@@ -328,8 +383,7 @@ func (t *burstTarget) subscribe(envelopes <-chan *events.Envelope, errs <-chan e
 				continue
 			}
 			exit, ok := v.(*eventstypes.TaskExit)
-			if !ok || exit.ID == exit.ContainerID { // the init's exit
-
+			if !ok {
 				continue
 			}
 			t.mu.Lock()
@@ -347,7 +401,8 @@ func (t *burstTarget) subscribe(envelopes <-chan *events.Envelope, errs <-chan e
 	}
 }
 
-// eventSeen returns a channel closed once execID's TaskExit has arrived.
+// eventSeen returns a channel closed once the TaskExit of execID (or of
+// a container's init, by its id) has arrived.
 func (t *burstTarget) eventSeen(execID string) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -367,6 +422,14 @@ type burstSample struct {
 	firstError                                   string
 	exits, events, lags                          []time.Duration
 	wall, shimCPU, childCPU                      time.Duration
+	// exitPhase, when set, is done once every exec's exit was seen or
+	// given up on.
+	exitPhase *sync.WaitGroup
+	// With -kill-init: the init's exit and TaskExit from the Kill call,
+	// and the children's CPU just before it (the sandbox the shim then
+	// reaps would add its own).
+	initExit, initEvent time.Duration
+	childAtKill         time.Duration
 }
 
 func (s *burstSample) fail(lost *int, err error) {
@@ -379,8 +442,9 @@ func (s *burstSample) fail(lost *int, err error) {
 }
 
 // burst starts n execs at once and waits for every exit and TaskExit.
-func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout time.Duration) (*burstSample, error) {
-	s := &burstSample{execs: n}
+func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout time.Duration, killInit bool) (*burstSample, error) {
+	s := &burstSample{execs: n, exitPhase: &sync.WaitGroup{}}
+	s.exitPhase.Add(n)
 	shim0, err := processCPU(t.shimPid)
 	if err != nil {
 		return nil, err
@@ -400,16 +464,29 @@ func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout t
 			t.runExec(ctx, id, start, timeout, s)
 		}(fmt.Sprintf("%s-%d", prefix, i))
 	}
+	killed := make(chan struct{})
+	if killInit {
+		go func() {
+			defer close(killed)
+			s.exitPhase.Wait()
+			t.killInit(ctx, start, timeout, s)
+		}()
+	} else {
+		close(killed)
+	}
 	close(release)
 	wg.Wait()
+	<-killed
 	s.wall = time.Duration(monotonicNow() - start)
 	shim1, err := processCPU(t.shimPid)
 	if err != nil {
 		return nil, err
 	}
-	child1, err := childrenCPU(t.shimPid)
-	if err != nil {
-		return nil, err
+	child1 := s.childAtKill
+	if !killInit {
+		if child1, err = childrenCPU(t.shimPid); err != nil {
+			return nil, err
+		}
 	}
 	s.shimCPU, s.childCPU = shim1-shim0, child1-child0
 	t.add(s)
@@ -423,6 +500,13 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 	deadline := time.Duration(start + int64(timeout) - monotonicNow())
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
+	var once sync.Once
+	exitPhaseDone := func() {
+		if s.exitPhase != nil {
+			once.Do(s.exitPhase.Done)
+		}
+	}
+	defer exitPhaseDone()
 	seen := t.eventSeen(id)
 	t0 := monotonicNow()
 	proc, err := t.task.Exec(ctx, id, t.process, cio.NullIO)
@@ -460,6 +544,7 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 		s.fail(&s.lostExits, fmt.Errorf("exec %s: no exit within %s of the burst's start", id, timeout))
 		return nil
 	}
+	exitPhaseDone()
 	select {
 	case <-seen:
 		t.mu.Lock()
@@ -473,6 +558,40 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 		s.fail(&s.lostEvents, fmt.Errorf("exec %s: no TaskExit within %s of the burst's start", id, timeout))
 	}
 	return nil
+}
+
+// killInit SIGKILLs the container's init and waits for its exit and its
+// TaskExit, as for an exec.
+func (t *burstTarget) killInit(ctx context.Context, start int64, timeout time.Duration, s *burstSample) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(start+int64(timeout)-monotonicNow()))
+	defer cancel()
+	id := t.container.ID()
+	seen := t.eventSeen(id)
+	var err error
+	if s.childAtKill, err = childrenCPU(t.shimPid); err != nil {
+		s.fail(&s.failed, err)
+		return
+	}
+	t0 := monotonicNow()
+	if err := t.task.Kill(ctx, syscall.SIGKILL); err != nil {
+		s.fail(&s.failed, fmt.Errorf("kill init: %w", err))
+		return
+	}
+	select {
+	case <-t.initWait:
+		s.initExit = time.Duration(monotonicNow() - t0)
+	case <-ctx.Done():
+		s.fail(&s.lostExits, fmt.Errorf("init of %s: no exit within %s of the burst's start", id, timeout))
+		return
+	}
+	select {
+	case <-seen:
+		t.mu.Lock()
+		s.initEvent = time.Duration(t.events[id] - t0)
+		t.mu.Unlock()
+	case <-ctx.Done():
+		s.fail(&s.lostEvents, fmt.Errorf("init of %s: no TaskExit within %s of the burst's start", id, timeout))
+	}
 }
 
 // childrenCPU is the CPU time of the children pid has reaped (runsc exec,
@@ -519,6 +638,12 @@ func (t *burstTarget) add(s *burstSample) {
 	t.walls = append(t.walls, s.wall)
 	t.shimCPUs = append(t.shimCPUs, s.shimCPU)
 	t.childCPUs = append(t.childCPUs, s.childCPU)
+	if s.initExit > 0 {
+		t.initExits = append(t.initExits, s.initExit)
+	}
+	if s.initEvent > 0 {
+		t.initEvents = append(t.initEvents, s.initEvent)
+	}
 }
 
 func (t *burstTarget) result() BurstResult {
@@ -533,6 +658,10 @@ func (t *burstTarget) result() BurstResult {
 		r.BurstMSMedian, r.BurstMSMax = ms(percentile(walls, 0.5)), ms(walls[len(walls)-1])
 		r.ShimCPUMSMedian, r.ShimCPUMSMax = ms(percentile(cpus, 0.5)), ms(cpus[len(cpus)-1])
 		r.ChildrenCPUMSMedian = ms(percentile(sortedCopy(t.childCPUs), 0.5))
+	}
+	if len(t.initExits) > 0 {
+		exits, events := summarize(t.initExits), summarize(t.initEvents)
+		r.InitExitLatency, r.InitEventLatency = &exits, &events
 	}
 	if m, err := readMemory(t.shimPid); err == nil {
 		r.Threads = m.threads
@@ -554,9 +683,7 @@ func sortedCopy(d []time.Duration) []time.Duration {
 func (t *burstTarget) close() {
 	t.cancel()
 	if t.task != nil {
-		ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), burstNamespace), time.Minute)
-		t.task.Delete(ctx, containerd.WithProcessKill)
-		cancel()
+		t.deleteContainer(namespaces.WithNamespace(context.Background(), burstNamespace))
 	}
 	if t.client != nil {
 		t.client.Close()
@@ -580,6 +707,12 @@ func printBurst(out io.Writer, rep *BurstReport) {
 			s.BurstMSMedian, s.BurstMSMax, s.ShimCPUMSMedian, s.ShimCPUMSMax, s.ChildrenCPUMSMedian, s.Threads)
 	}
 	tw.Flush()
+	for _, s := range rep.Shims {
+		if e, ev := s.InitExitLatency, s.InitEventLatency; e != nil && ev != nil {
+			fmt.Fprintf(out, "%s: init SIGKILLed after the burst's last exit, from the Kill call: exit p50 %.1f ms, p90 %.1f, max %.1f; TaskExit p50 %.1f ms, p90 %.1f, max %.1f (%d)\n",
+				s.Setting, e.P50/1e3, e.P90/1e3, e.Max/1e3, ev.P50/1e3, ev.P90/1e3, ev.Max/1e3, ev.Count)
+		}
+	}
 	if len(rep.Shims) > 1 {
 		base := rep.Shims[0]
 		for _, s := range rep.Shims[1:] {

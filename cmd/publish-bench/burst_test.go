@@ -68,6 +68,9 @@ func TestBurstSmoke(t *testing.T) {
 	if rep.Schema != burstSchema || len(rep.Shims) != 2 || rep.Shims[0].MaxProcs != 1 || rep.Shims[1].MaxProcs != 2 {
 		t.Fatalf("report %+v: want the schema and max_procs 1 then 2", rep)
 	}
+	if rep.Shims[0].InitExitLatency != nil || strings.Contains(stdout.String(), "init SIGKILLed") {
+		t.Errorf("init figures without -kill-init")
+	}
 	for _, s := range rep.Shims {
 		if s.Execs != 6 || s.Exited != 6 || s.Events != 6 || s.LostExits+s.LostEvents+s.Failed != 0 {
 			t.Errorf("max_procs %d: %+v: want 6 execs, exits and events, none lost", s.MaxProcs, s)
@@ -86,5 +89,29 @@ func TestBurstSmoke(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "[shim] max_procs = 2 over default (one P)") {
 		t.Errorf("no comparison on stdout:\n%s", stdout.String())
+	}
+}
+
+// With -kill-init each burst ends with the container's init SIGKILLed: its
+// exit and TaskExit are timed from the Kill call, and the next burst runs
+// in a new container (in the killed one its execs would fail the run).
+func TestBurstKillInit(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	bin := buildShim(t)
+	var stdout bytes.Buffer
+	rep, err := burst(context.Background(), []string{"-shim", bin, "-procs", "1", "-execs", "2", "-rounds", "2", "-kill-init", "-quiet"}, &stdout)
+	if err != nil {
+		t.Fatalf("burst: %v\n%s", err, stdout.String())
+	}
+	s := rep.Shims[0]
+	if !rep.Config.KillInit || s.Exited != 4 || s.Events != 4 {
+		t.Fatalf("%+v: want 4 execs exited with their events, kill_init set", s)
+	}
+	e, ev := s.InitExitLatency, s.InitEventLatency
+	if e == nil || ev == nil || e.Count != 2 || ev.Count != 2 || !(0 < e.P50 && e.P50 <= e.Max) || !(0 < ev.P50 && ev.P50 <= ev.Max) {
+		t.Errorf("init exit %+v, TaskExit %+v: want 2 of each, timed", e, ev)
+	}
+	if !strings.Contains(stdout.String(), "init SIGKILLed after the burst's last exit") {
+		t.Errorf("no init line on stdout:\n%s", stdout.String())
 	}
 }
