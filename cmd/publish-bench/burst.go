@@ -80,7 +80,7 @@ type BurstResult struct {
 	ShimCPUMSMedian     float64 `json:"shim_cpu_ms_median"`
 	ShimCPUMSMax        float64 `json:"shim_cpu_ms_max"`
 	ChildrenCPUMSMedian float64 `json:"children_cpu_ms_median"`
-	Threads             int     `json:"threads"` // the shim's after the last burst
+	Threads             int     `json:"threads"` // the shim's at the end of the last burst (before any kill)
 	// With -kill-init, from the Kill call to the init's exit (Wait) and to
 	// its TaskExit at the subscriber: a container exiting while the
 	// burst's TaskExits may still be queued in its shim.
@@ -261,6 +261,7 @@ type burstTarget struct {
 	exits, eventLats, eventLags                  []time.Duration
 	walls, shimCPUs, childCPUs                   []time.Duration
 	initExits, initEvents                        []time.Duration
+	threads                                      int
 }
 
 func startBurstTarget(ctx context.Context, shim string, maxProcs int) (t *burstTarget, err error) {
@@ -430,6 +431,7 @@ type burstSample struct {
 	// reaps would add its own).
 	initExit, initEvent time.Duration
 	childAtKill         time.Duration
+	threads             int // the shim's once the execs have exited
 }
 
 func (s *burstSample) fail(lost *int, err error) {
@@ -487,6 +489,7 @@ func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout t
 		if child1, err = childrenCPU(t.shimPid); err != nil {
 			return nil, err
 		}
+		s.threads = shimThreads(t.shimPid)
 	}
 	s.shimCPU, s.childCPU = shim1-shim0, child1-child0
 	t.add(s)
@@ -572,6 +575,7 @@ func (t *burstTarget) killInit(ctx context.Context, start int64, timeout time.Du
 		s.fail(&s.failed, err)
 		return
 	}
+	s.threads = shimThreads(t.shimPid)
 	t0 := monotonicNow()
 	if err := t.task.Kill(ctx, syscall.SIGKILL); err != nil {
 		s.fail(&s.failed, fmt.Errorf("kill init: %w", err))
@@ -592,6 +596,12 @@ func (t *burstTarget) killInit(ctx context.Context, start int64, timeout time.Du
 	case <-ctx.Done():
 		s.fail(&s.lostEvents, fmt.Errorf("init of %s: no TaskExit within %s of the burst's start", id, timeout))
 	}
+}
+
+// shimThreads is the shim's thread count; 0 when unreadable.
+func shimThreads(pid int) int {
+	m, _ := readMemory(pid)
+	return m.threads
 }
 
 // childrenCPU is the CPU time of the children pid has reaped (runsc exec,
@@ -638,6 +648,7 @@ func (t *burstTarget) add(s *burstSample) {
 	t.walls = append(t.walls, s.wall)
 	t.shimCPUs = append(t.shimCPUs, s.shimCPU)
 	t.childCPUs = append(t.childCPUs, s.childCPU)
+	t.threads = s.threads
 	if s.initExit > 0 {
 		t.initExits = append(t.initExits, s.initExit)
 	}
@@ -663,9 +674,7 @@ func (t *burstTarget) result() BurstResult {
 		exits, events := summarize(t.initExits), summarize(t.initEvents)
 		r.InitExitLatency, r.InitEventLatency = &exits, &events
 	}
-	if m, err := readMemory(t.shimPid); err == nil {
-		r.Threads = m.threads
-	}
+	r.Threads = t.threads
 	return r
 }
 
