@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
@@ -31,6 +34,21 @@ func TestCreateFailures(t *testing.T) {
 		_, err := c.NewTask(e.ctx, cio.NullIO)
 		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `"/nonexistent/runsc" not found`) {
 			t.Fatalf("new task: %v, want a clear missing-runsc error (FailedPrecondition)", err)
+		}
+		assertNothingLeft(t, c.ID())
+	})
+
+	// A terminal asked for in the task but not in the spec: runsc create
+	// exits 0 without ever connecting to the console socket (runsc only
+	// makes a sandbox's pty for a spec with process.terminal).
+	t.Run("TerminalNeverSent", func(t *testing.T) {
+		c := e.container(t, "notty", oci.WithProcessArgs("/bin/true"))
+		// Far above the shim's bound: without it the create never returns.
+		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+		defer cancel()
+		_, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, io.Discard, nil), cio.WithTerminal))
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "runsc create exited 0 but sent no terminal to console socket") {
+			t.Fatalf("new task: %v, want FailedPrecondition saying runsc sent no terminal", err)
 		}
 		assertNothingLeft(t, c.ID())
 	})
