@@ -3,6 +3,7 @@ package proc
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,28 @@ func TestTerminalWaitEndsWithRequest(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), socket.Path()) {
 		t.Errorf("error %v, want the request's end, naming the console socket", err)
+	}
+}
+
+// A peer that connects but never sends (nor hangs up) is bounded as well:
+// the wait is not only Accept's.
+func TestTerminalWaitBoundsSilentPeer(t *testing.T) {
+	shortTerminalWait(t)
+	socket, err := runc.NewTempConsoleSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer socket.Close()
+	conn, err := net.Dial("unix", socket.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = returnsInTime(t, func() error {
+		_, err := receiveTerminal(context.Background(), socket, "exec")
+		return err
+	})
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), socket.Path()) {
+		t.Errorf("error %v, want FailedPrecondition naming the console socket", err)
 	}
 }
