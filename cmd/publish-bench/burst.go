@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,9 @@ type BurstConfig struct {
 	// KillInit: the container's init was SIGKILLed after each burst's last
 	// exit, and the container replaced.
 	KillInit bool `json:"kill_init"`
+	// KillAfter: execs that had exited when the init was killed; the
+	// others were ended by the kill (0: all had exited).
+	KillAfter int `json:"kill_after"`
 }
 
 // BurstResult is one shim setting's figures over every round.
@@ -58,6 +62,9 @@ type BurstResult struct {
 	// LostExits: Wait gave no exit within -timeout; LostEvents: no TaskExit
 	// for an exec within -timeout of its exit; Failed: an RPC error or a
 	// non-zero exit status.
+	// Killed: execs ended by -kill-init with -kill-after (an RPC error or
+	// a non-zero status after the kill), not counted as failed.
+	Killed     int    `json:"killed"`
 	LostExits  int    `json:"lost_exits"`
 	LostEvents int    `json:"lost_events"`
 	Failed     int    `json:"failed"`
@@ -94,14 +101,15 @@ const (
 )
 
 type burstOptions struct {
-	shim     string
-	procs    []int
-	execs    int
-	rounds   int
-	timeout  time.Duration
-	json     string
-	quiet    bool
-	killInit bool
+	shim      string
+	procs     []int
+	execs     int
+	rounds    int
+	timeout   time.Duration
+	json      string
+	quiet     bool
+	killInit  bool
+	killAfter int
 }
 
 func parseBurstOptions(args []string) (*burstOptions, error) {
@@ -115,6 +123,7 @@ func parseBurstOptions(args []string) (*burstOptions, error) {
 	fs.StringVar(&o.json, "json", "", "write the figures to this JSON file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no line per burst on stderr")
 	fs.BoolVar(&o.killInit, "kill-init", false, "after each burst's last exit, SIGKILL the container's init and time its exit and TaskExit (its shim may still be sending the burst's); the container is replaced for the next burst")
+	fs.IntVar(&o.killAfter, "kill-after", 0, "with -kill-init, kill once this many execs have exited, while the others run (they end with the container); 0: all")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -130,6 +139,10 @@ func parseBurstOptions(args []string) (*burstOptions, error) {
 		return nil, fmt.Errorf("-rounds must be at least 1, not %d", o.rounds)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("-timeout must be positive")
+	case o.killAfter < 0 || o.killAfter > o.execs:
+		return nil, fmt.Errorf("-kill-after must be between 0 and -execs (%d), not %d", o.execs, o.killAfter)
+	case o.killAfter > 0 && !o.killInit:
+		return nil, fmt.Errorf("-kill-after needs -kill-init")
 	}
 	for _, f := range strings.Split(*procs, ",") {
 		f = strings.TrimSpace(f)
@@ -181,7 +194,7 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 		return nil, err
 	}
 	rep := &BurstReport{Schema: burstSchema, Started: time.Now().UTC(), Machine: machineInfo(),
-		Config: BurstConfig{Shim: o.shim, Procs: o.procs, Execs: o.execs, Rounds: o.rounds, KillInit: o.killInit}}
+		Config: BurstConfig{Shim: o.shim, Procs: o.procs, Execs: o.execs, Rounds: o.rounds, KillInit: o.killInit, KillAfter: o.killAfter}}
 	ctx = namespaces.WithNamespace(ctx, burstNamespace)
 	var targets []*burstTarget
 	defer func() {
@@ -203,7 +216,7 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("interrupted: %w", err)
 			}
-			b, err := t.burst(ctx, fmt.Sprintf("r%d", round), o.execs, o.timeout, o.killInit)
+			b, err := t.burst(ctx, fmt.Sprintf("r%d", round), o.execs, o.timeout, o.killInit, o.killAfter)
 			if err == nil && o.killInit {
 				err = t.replaceContainer(ctx)
 			}
@@ -257,6 +270,7 @@ type burstTarget struct {
 	seen   map[string]chan struct{} // exec or container id → closed on arrival
 
 	execs, exited, failed, lostExits, lostEvents int
+	killed                                       int
 	firstError                                   string
 	exits, eventLats, eventLags                  []time.Duration
 	walls, shimCPUs, childCPUs                   []time.Duration
@@ -420,18 +434,53 @@ func (t *burstTarget) eventSeen(execID string) <-chan struct{} {
 type burstSample struct {
 	mu                                           sync.Mutex
 	execs, exited, failed, lostExits, lostEvents int
+	killed                                       int
 	firstError                                   string
 	exits, events, lags                          []time.Duration
 	wall, shimCPU, childCPU                      time.Duration
-	// exitPhase, when set, is done once every exec's exit was seen or
-	// given up on.
-	exitPhase *sync.WaitGroup
+	// gate, when set, opens once enough execs have exited (or were given
+	// up on) for the init to be killed; killedAt is when it was (0: not).
+	gate     *countdown
+	killedAt atomic.Int64
 	// With -kill-init: the init's exit and TaskExit from the Kill call,
 	// and the children's CPU just before it (the sandbox the shim then
 	// reaps would add its own).
 	initExit, initEvent time.Duration
 	childAtKill         time.Duration
 	threads             int // the shim's once the execs have exited
+}
+
+// countdown closes C once done was called n times.
+type countdown struct {
+	left atomic.Int64
+	C    chan struct{}
+}
+
+func newCountdown(n int) *countdown {
+	c := &countdown{C: make(chan struct{})}
+	c.left.Store(int64(n))
+	return c
+}
+
+func (c *countdown) done() {
+	if c.left.Add(-1) == 0 {
+		close(c.C)
+	}
+}
+
+// execFailed books an exec's error: as ended by the kill when the init was
+// killed before it, as failed otherwise.
+func (s *burstSample) execFailed(id string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.killedAt.Load() != 0 {
+		s.killed++
+		return
+	}
+	s.failed++
+	if s.firstError == "" {
+		s.firstError = fmt.Sprintf("exec %s: %v", id, err)
+	}
 }
 
 func (s *burstSample) fail(lost *int, err error) {
@@ -444,9 +493,11 @@ func (s *burstSample) fail(lost *int, err error) {
 }
 
 // burst starts n execs at once and waits for every exit and TaskExit.
-func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout time.Duration, killInit bool) (*burstSample, error) {
-	s := &burstSample{execs: n, exitPhase: &sync.WaitGroup{}}
-	s.exitPhase.Add(n)
+func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout time.Duration, killInit bool, killAfter int) (*burstSample, error) {
+	if killAfter == 0 {
+		killAfter = n
+	}
+	s := &burstSample{execs: n, gate: newCountdown(killAfter)}
 	shim0, err := processCPU(t.shimPid)
 	if err != nil {
 		return nil, err
@@ -470,7 +521,7 @@ func (t *burstTarget) burst(ctx context.Context, prefix string, n int, timeout t
 	if killInit {
 		go func() {
 			defer close(killed)
-			s.exitPhase.Wait()
+			<-s.gate.C
 			t.killInit(ctx, start, timeout, s)
 		}()
 	} else {
@@ -505,8 +556,8 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 	defer cancel()
 	var once sync.Once
 	exitPhaseDone := func() {
-		if s.exitPhase != nil {
-			once.Do(s.exitPhase.Done)
+		if s.gate != nil {
+			once.Do(s.gate.done)
 		}
 	}
 	defer exitPhaseDone()
@@ -514,20 +565,17 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 	t0 := monotonicNow()
 	proc, err := t.task.Exec(ctx, id, t.process, cio.NullIO)
 	if err != nil {
-		err = fmt.Errorf("exec %s: %w", id, err)
-		s.fail(&s.failed, err)
+		s.execFailed(id, fmt.Errorf("exec: %w", err))
 		return err
 	}
 	defer proc.Delete(context.WithoutCancel(ctx))
 	statusC, err := proc.Wait(ctx)
 	if err != nil {
-		err = fmt.Errorf("wait %s: %w", id, err)
-		s.fail(&s.failed, err)
+		s.execFailed(id, fmt.Errorf("wait: %w", err))
 		return err
 	}
 	if err := proc.Start(ctx); err != nil {
-		err = fmt.Errorf("start %s: %w", id, err)
-		s.fail(&s.failed, err)
+		s.execFailed(id, fmt.Errorf("start: %w", err))
 		return err
 	}
 	var exited int64
@@ -535,8 +583,8 @@ func (t *burstTarget) runExec(ctx context.Context, id string, start int64, timeo
 	case st := <-statusC:
 		exited = monotonicNow()
 		if code, _, err := st.Result(); err != nil || code != 0 {
-			err = fmt.Errorf("exec %s: exit status %d, %v", id, code, err)
-			s.fail(&s.failed, err)
+			err = fmt.Errorf("exit status %d, %v", code, err)
+			s.execFailed(id, err)
 			return err
 		}
 		s.mu.Lock()
@@ -577,6 +625,7 @@ func (t *burstTarget) killInit(ctx context.Context, start int64, timeout time.Du
 	}
 	s.threads = shimThreads(t.shimPid)
 	t0 := monotonicNow()
+	s.killedAt.Store(t0)
 	if err := t.task.Kill(ctx, syscall.SIGKILL); err != nil {
 		s.fail(&s.failed, fmt.Errorf("kill init: %w", err))
 		return
@@ -637,6 +686,7 @@ func (t *burstTarget) add(s *burstSample) {
 	t.execs += s.execs
 	t.exited += s.exited
 	t.failed += s.failed
+	t.killed += s.killed
 	t.lostExits += s.lostExits
 	t.lostEvents += s.lostEvents
 	if t.firstError == "" {
@@ -658,7 +708,7 @@ func (t *burstTarget) add(s *burstSample) {
 }
 
 func (t *burstTarget) result() BurstResult {
-	r := BurstResult{MaxProcs: t.maxProcs, Setting: "default (one P)", Execs: t.execs, Exited: t.exited, Events: len(t.eventLats),
+	r := BurstResult{MaxProcs: t.maxProcs, Setting: "default (one P)", Execs: t.execs, Exited: t.exited, Killed: t.killed, Events: len(t.eventLats),
 		LostExits: t.lostExits, LostEvents: t.lostEvents, Failed: t.failed, FirstError: t.firstError,
 		ExitLatency: summarize(t.exits), EventLatency: summarize(t.eventLats), EventLag: summarize(t.eventLags)}
 	if t.maxProcs != 1 {
@@ -718,8 +768,12 @@ func printBurst(out io.Writer, rep *BurstReport) {
 	tw.Flush()
 	for _, s := range rep.Shims {
 		if e, ev := s.InitExitLatency, s.InitEventLatency; e != nil && ev != nil {
-			fmt.Fprintf(out, "%s: init SIGKILLed after the burst's last exit, from the Kill call: exit p50 %.1f ms, p90 %.1f, max %.1f; TaskExit p50 %.1f ms, p90 %.1f, max %.1f (%d)\n",
-				s.Setting, e.P50/1e3, e.P90/1e3, e.Max/1e3, ev.P50/1e3, ev.P90/1e3, ev.Max/1e3, ev.Count)
+			when := "after the burst's last exit"
+			if c.KillAfter > 0 {
+				when = fmt.Sprintf("after %d of the burst's exits (%d execs ended by it)", c.KillAfter, s.Killed)
+			}
+			fmt.Fprintf(out, "%s: init SIGKILLed %s, from the Kill call: exit p50 %.1f ms, p90 %.1f, max %.1f; TaskExit p50 %.1f ms, p90 %.1f, max %.1f (%d)\n",
+				s.Setting, when, e.P50/1e3, e.P90/1e3, e.Max/1e3, ev.P50/1e3, ev.P90/1e3, ev.Max/1e3, ev.Count)
 		}
 	}
 	if len(rep.Shims) > 1 {

@@ -27,6 +27,8 @@ func TestBurstBadOptions(t *testing.T) {
 		{[]string{"-shim", "/bin/true", "-procs", "2,2"}, "-procs: 2 given twice"},
 		{[]string{"-shim", "/bin/true", "-procs", ","}, "-procs: no setting given"},
 		{[]string{"-shim", "/bin/true", "extra"}, `unexpected argument "extra"`},
+		{[]string{"-shim", "/bin/true", "-execs", "3", "-kill-init", "-kill-after", "4"}, "-kill-after must be between 0 and -execs (3), not 4"},
+		{[]string{"-shim", "/bin/true", "-kill-after", "1"}, "-kill-after needs -kill-init"},
 	} {
 		_, err := burst(context.Background(), tc.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -112,6 +114,28 @@ func TestBurstKillInit(t *testing.T) {
 		t.Errorf("init exit %+v, TaskExit %+v: want 2 of each, timed", e, ev)
 	}
 	if !strings.Contains(stdout.String(), "init SIGKILLed after the burst's last exit") {
+		t.Errorf("no init line on stdout:\n%s", stdout.String())
+	}
+}
+
+// With -kill-after the init dies while execs still run: those it ends
+// are counted apart, not as failures, and every exec is accounted for.
+func TestBurstKillInitMidBurst(t *testing.T) {
+	containerdtest.RequireBinaries(t, "containerd", "runsc")
+	bin := buildShim(t)
+	var stdout bytes.Buffer
+	rep, err := burst(context.Background(), []string{"-shim", bin, "-procs", "1", "-execs", "6", "-rounds", "2", "-kill-init", "-kill-after", "2", "-quiet"}, &stdout)
+	if err != nil {
+		t.Fatalf("burst: %v\n%s", err, stdout.String())
+	}
+	s := rep.Shims[0]
+	if rep.Config.KillAfter != 2 || s.Exited < 4 || s.Exited+s.Killed != 12 || s.Failed+s.LostExits+s.LostEvents != 0 || s.Events != s.Exited {
+		t.Fatalf("%+v: want at least 2 exits per burst before the kill, the rest exited or ended by it, nothing failed or lost", s)
+	}
+	if s.InitEventLatency == nil || s.InitEventLatency.Count != 2 {
+		t.Errorf("init TaskExit %+v: want one per burst", s.InitEventLatency)
+	}
+	if !strings.Contains(stdout.String(), "init SIGKILLed after 2 of the burst's exits") {
 		t.Errorf("no init line on stdout:\n%s", stdout.String())
 	}
 }
