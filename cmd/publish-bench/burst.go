@@ -752,7 +752,7 @@ func (t *burstTarget) close() {
 
 func printBurst(out io.Writer, rep *BurstReport) {
 	c, m := rep.Config, rep.Machine
-	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
+	printMachine(out, m)
 	fmt.Fprintf(out, "%d rounds of %d execs of /bin/true at once into one runsc container per setting, settings alternating; latency from the Exec call (TaskExit also after the exit); CPU per burst, medians over rounds\n",
 		c.Rounds, c.Execs)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -648,7 +648,7 @@ func (d *shimDaemon) close() {
 
 func printFootprint(out io.Writer, rep *FootprintReport) {
 	c, m := rep.Config, rep.Machine
-	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
+	printMachine(out, m)
 	fmt.Fprintf(out, "start to serving: %d starts per shim, alternating; memory: %d containers per shim (one shim each), medians per shim process; idle CPU over %gs, then USS and PSS again\n",
 		c.Starts, c.Containers, c.CPUWindowSecond)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

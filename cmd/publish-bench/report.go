@@ -376,3 +376,8 @@ func printTargets(out io.Writer, title string, targets []Target, nameWidth, valu
 		fmt.Fprintf(out, "  %-*s %*.2f %s %-*g %s\n", nameWidth, t.Name, valueWidth, t.Value, t.Op, thresholdWidth, t.Threshold, mark)
 	}
 }
+
+// printMachine is the first line of the footprint and burst reports.
+func printMachine(out io.Writer, m Machine) {
+	fmt.Fprintf(out, "%d CPUs, load average %.2f at the start, %.2f at the end; containerd %s\n", m.CPUs, m.LoadAvgStart[0], m.LoadAvgEnd[0], m.ContainerdVersion)
+}
