@@ -308,28 +308,29 @@ func TestAppStatusFollowsRunsc(t *testing.T) {
 	}
 }
 
-func TestIsAppContainer(t *testing.T) {
+func TestReadBundle(t *testing.T) {
 	for _, c := range []struct {
-		annotations string
-		app         bool
-		err         bool
+		spec string
+		want BundleSpec
+		err  bool
 	}{
-		{``, false, false},
-		{`"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s"`, false, false},
-		{`"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s"`, true, false},
-		{`"io.kubernetes.cri.container-type": "container"`, false, true},
+		{`{}`, BundleSpec{}, false},
+		{`{"process": {"terminal": true}}`, BundleSpec{Terminal: true}, false},
+		{`{"annotations": {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "s"}}`, BundleSpec{}, false},
+		{`{"annotations": {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "s"}, "process": {"terminal": true}}`, BundleSpec{App: true, Terminal: true}, false},
+		{`{"annotations": {"io.kubernetes.cri.container-type": "container"}}`, BundleSpec{}, true},
+		{`{"process": "no"}`, BundleSpec{}, true},
 	} {
 		bundle := t.TempDir()
-		spec := fmt.Sprintf(`{"annotations": {%s}}`, c.annotations)
-		if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(spec), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(c.spec), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		app, err := IsAppContainer(bundle)
-		if app != c.app || (err != nil) != c.err || (err != nil && !errdefs.IsInvalidArgument(err)) {
-			t.Errorf("annotations {%s}: %v, %v", c.annotations, app, err)
+		got, err := ReadBundle(bundle)
+		if got != c.want || (err != nil) != c.err || (err != nil && !errdefs.IsInvalidArgument(err)) {
+			t.Errorf("%s: %+v, %v; want %+v, error %v", c.spec, got, err, c.want, c.err)
 		}
 	}
-	if _, err := IsAppContainer(t.TempDir()); !errdefs.IsInvalidArgument(err) {
+	if _, err := ReadBundle(t.TempDir()); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("no config.json: %v, want InvalidArgument", err)
 	}
 }

@@ -66,30 +66,44 @@ const (
 	containerTypeContainer  = "container"
 )
 
-// IsAppContainer reports whether the bundle's spec makes the container an
-// app container of a pod (container-type "container"): runsc runs it in
-// the sandbox of the pod named by its sandbox-id annotation. The pod's
-// sandbox container ("sandbox") and plain containers (no annotation) get
-// a sandbox of their own.
-func IsAppContainer(bundle string) (bool, error) {
+// BundleSpec is what the shim reads of a bundle's spec before it creates
+// the container.
+type BundleSpec struct {
+	// App: the spec makes the container an app container of a pod
+	// (container-type "container"): runsc runs it in the sandbox of the pod
+	// named by its sandbox-id annotation. The pod's sandbox container
+	// ("sandbox") and plain containers (no annotation) get a sandbox of
+	// their own.
+	App bool
+	// Terminal is the spec's process.terminal.
+	Terminal bool
+}
+
+// ReadBundle reads the bundle's config.json.
+func ReadBundle(bundle string) (BundleSpec, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return false, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
+		return BundleSpec{}, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
+		Process     *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
 	}
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return false, fmt.Errorf("invalid bundle: config.json: %v: %w", err, errdefs.ErrInvalidArgument)
+		return BundleSpec{}, fmt.Errorf("invalid bundle: config.json: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
+	out := BundleSpec{Terminal: spec.Process != nil && spec.Process.Terminal}
 	if spec.Annotations[annotationContainerType] != containerTypeContainer {
-		return false, nil
+		return out, nil
 	}
 	if spec.Annotations[annotationSandboxID] == "" {
-		return false, fmt.Errorf("app container (annotation %s=%s) without the %s annotation: %w",
+		return BundleSpec{}, fmt.Errorf("app container (annotation %s=%s) without the %s annotation: %w",
 			annotationContainerType, containerTypeContainer, annotationSandboxID, errdefs.ErrInvalidArgument)
 	}
-	return true, nil
+	out.App = true
+	return out, nil
 }
 
 // hostResources is what a container holds on the host while it exists:

@@ -208,12 +208,19 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 		Checkpoint: r.Checkpoint,
 		Runtime:    rt,
 	}
-	app, err := proc.IsAppContainer(r.Bundle)
+	spec, err := proc.ReadBundle(r.Bundle)
 	if err != nil {
 		return nil, err
 	}
+	// As an exec's (proc.NewExec). runsc creates a spec without a terminal
+	// and never sends the console socket one, so a mismatch would only
+	// fail once the wait for it ran out.
+	if spec.Terminal != r.Terminal {
+		return nil, fmt.Errorf("create %s: the spec's process.terminal is %v but the task's terminal is %v: %w",
+			r.ID, spec.Terminal, r.Terminal, errdefs.ErrInvalidArgument)
+	}
 	var p proc.Container
-	if app {
+	if spec.App {
 		// Its exit comes from `runsc wait`: the pid runsc reports is the
 		// pod's sandbox, another shim's child.
 		p, err = proc.NewApp(ctx, cfg, func(p proc.Process, status int) {

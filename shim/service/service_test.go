@@ -213,6 +213,26 @@ func TestCreateInvalidBundle(t *testing.T) {
 	}
 }
 
+// A task whose terminal disagrees with its spec's process.terminal is
+// refused before anything is mounted or run (this runsc would create it
+// and never send the console socket a terminal).
+func TestCreateTerminalMismatch(t *testing.T) {
+	s, _ := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir, rootfs := bundle(t, "/bin/true") // process.terminal false
+	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "tty", Bundle: dir, Rootfs: rootfs, Terminal: true})
+	if !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), "process.terminal is false but the task's terminal is true") {
+		t.Fatalf("create: %v, want InvalidArgument naming both settings", err)
+	}
+	if isMounted(t, filepath.Join(dir, "rootfs")) {
+		mount.UnmountAll(filepath.Join(dir, "rootfs"), 0)
+		t.Fatal("rootfs mounted by a refused Create")
+	}
+	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+		t.Errorf("state after the refused create: %v, want FailedPrecondition", err)
+	}
+}
+
 // TestStdioThroughFifos runs a container whose stdin and stdout are
 // containerd-style fifos, with CreateOptions (the pipes' owner) set.
 func TestStdioThroughFifos(t *testing.T) {

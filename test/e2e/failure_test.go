@@ -39,16 +39,18 @@ func TestCreateFailures(t *testing.T) {
 	})
 
 	// A terminal asked for in the task but not in the spec: runsc create
-	// exits 0 without ever connecting to the console socket (runsc only
-	// makes a sandbox's pty for a spec with process.terminal).
-	t.Run("TerminalNeverSent", func(t *testing.T) {
+	// would exit 0 without ever connecting to the console socket (runsc
+	// only makes a sandbox's pty for a spec with process.terminal), so the
+	// shim refuses it before running anything.
+	t.Run("TerminalNotInSpec", func(t *testing.T) {
 		c := e.container(t, "notty", oci.WithProcessArgs("/bin/true"))
-		// Far above the shim's bound: without it the create never returns.
+		// Far above the shim's bound on the wait for a terminal, in case
+		// the create ran after all.
 		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 		defer cancel()
 		_, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, io.Discard, nil), cio.WithTerminal))
-		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "runsc create exited 0 but sent no terminal to console socket") {
-			t.Fatalf("new task: %v, want FailedPrecondition saying runsc sent no terminal", err)
+		if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "process.terminal is false but the task's terminal is true") {
+			t.Fatalf("new task: %v, want InvalidArgument naming both settings", err)
 		}
 		assertNothingLeft(t, c.ID())
 	})
