@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // FootprintReport is the -json output of `publish-bench footprint`.
@@ -57,6 +59,7 @@ type FootprintConfig struct {
 	Containers      int     `json:"containers"` // per shim
 	SettleSeconds   float64 `json:"settle_seconds"`
 	CPUWindowSecond float64 `json:"cpu_window_seconds"`
+	Probes          int     `json:"probes"` // exec probes per container after the window
 }
 
 // ShimPrint is one shim binary's footprint.
@@ -88,9 +91,14 @@ type ShimPrint struct {
 	IdleCPUMSMedian float64 `json:"idle_cpu_ms_median"`
 	IdleCPUMSMax    float64 `json:"idle_cpu_ms_max"`
 	// USS and PSS again after the CPU window (medians; 0 without one).
-	USSAfterWindowKiB int    `json:"uss_after_window_kib"`
-	PSSAfterWindowKiB int    `json:"pss_after_window_kib"`
-	ContainerError    string `json:"container_error,omitempty"` // why the container figures are missing
+	USSAfterWindowKiB int `json:"uss_after_window_kib"`
+	PSSAfterWindowKiB int `json:"pss_after_window_kib"`
+	// USS, PSS and threads again after Probes exec probes into each
+	// container (medians; 0 without probes or for the floor).
+	USSAfterProbesKiB  int    `json:"uss_after_probes_kib"`
+	PSSAfterProbesKiB  int    `json:"pss_after_probes_kib"`
+	ThreadsAfterProbes int    `json:"threads_after_probes"`
+	ContainerError     string `json:"container_error,omitempty"` // why the container figures are missing
 
 	pids []int
 }
@@ -109,6 +117,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	fs := flag.NewFlagSet("publish-bench footprint", flag.ContinueOnError)
 	shim := fs.String("shim", "", "gvisor-containerd-shim binary to measure (make build; bin/gvisor-containerd-shim)")
 	refShim := fs.String("containerd-shim", "containerd-shim", "containerd's v1 shim binary to compare with")
+	probes := fs.Int("probes", 0, "after the CPU window, exec probes (exec /bin/true, wait, delete, as kubelet's through CRI) per container, each container's one after the other and all containers at once; then memory is read again")
 	floorShim := fs.String("floor", "", "shim-floor binary (make floor) to measure too: the shim's pinned dependencies serving the v1 API and nothing else")
 	starts := fs.Int("starts", 20, "start-to-serving runs per binary")
 	containers := fs.Int("containers", 20, "containers to run per shim for the memory figures, one shim each (needs runsc, runc and busybox; 0: none)")
@@ -125,6 +134,9 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 	if *containers < 0 {
 		return nil, fmt.Errorf("-containers must not be negative")
 	}
+	if *probes < 0 {
+		return nil, fmt.Errorf("-probes must not be negative")
+	}
 	if *shim == "" {
 		return nil, fmt.Errorf("-shim is required: the gvisor-containerd-shim binary to measure")
 	}
@@ -137,7 +149,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		return nil, fmt.Errorf("containerd-shim not found (install Debian's containerd package or pass -containerd-shim): %w", err)
 	}
 	rep := &FootprintReport{Schema: "publish-bench-footprint/2", Started: time.Now().UTC(), Machine: machineInfo(),
-		Config: FootprintConfig{Starts: *starts, Containers: *containers, SettleSeconds: settle.Seconds(), CPUWindowSecond: cpuWindow.Seconds()}}
+		Config: FootprintConfig{Starts: *starts, Containers: *containers, SettleSeconds: settle.Seconds(), CPUWindowSecond: cpuWindow.Seconds(), Probes: *probes}}
 	prints := []*ShimPrint{
 		{Name: "gvisor-containerd-shim", Binary: ours, Runtime: "runsc"},
 		{Name: "containerd-shim", Binary: ref, Runtime: "runc"},
@@ -176,7 +188,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		p.IdleRSSKiB, p.IdleThreads = mid.mem.rss, mid.mem.threads
 	}
 	if *containers > 0 {
-		rep.Machine.ContainerdVersion = runContainers(prints, *containers, *settle, *cpuWindow, *debug)
+		rep.Machine.ContainerdVersion = runContainers(prints, *containers, *settle, *cpuWindow, *probes, *debug)
 	}
 	rep.Machine.LoadAvgEnd = loadAvg()
 	for _, p := range prints {
@@ -429,7 +441,7 @@ const footprintNamespace = "footprint"
 // them), then reads every shim process's memory and its CPU over
 // cpuWindow. A shim whose containers fail gets a ContainerError; the
 // others are still measured. It returns the daemons' containerd version.
-func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, debug bool) (version string) {
+func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, probes int, debug bool) (version string) {
 	var daemons []*shimDaemon
 	var floor *floorFleet
 	for _, p := range prints {
@@ -479,7 +491,82 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 			}
 		}
 	}
+	if probes > 0 {
+		// A probed container's shim allocates on every exec; what it
+		// holds afterwards is what a node pays for containers with exec
+		// probes, the common case.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, d := range daemons {
+			if d.print.ContainerError != "" {
+				continue
+			}
+			for _, task := range d.tasks {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := d.probe(task, probes); err != nil {
+						mu.Lock()
+						if d.print.ContainerError == "" {
+							d.print.ContainerError = err.Error()
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		time.Sleep(settle)
+		for _, d := range daemons {
+			if m, ok := measureMemory(d.print); ok {
+				d.print.USSAfterProbesKiB, d.print.PSSAfterProbesKiB, d.print.ThreadsAfterProbes = m.uss, m.pss, m.threads
+			}
+		}
+	}
 	return version
+}
+
+// probe runs n exec probes into task one after the other, each as kubelet's
+// through CRI's ExecSync: exec /bin/true, start, wait for its exit, delete.
+func (d *shimDaemon) probe(task containerd.Task, n int) error {
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), footprintNamespace), 10*time.Minute)
+	defer cancel()
+	spec, err := task.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", task.ID(), err)
+	}
+	proc := *spec.Process
+	proc.Args = []string{"/bin/true"}
+	for i := 0; i < n; i++ {
+		if err := execOnce(ctx, task, fmt.Sprintf("probe-%d", i), &proc); err != nil {
+			return fmt.Errorf("probe %d of %s: %w", i, task.ID(), err)
+		}
+	}
+	return nil
+}
+
+func execOnce(ctx context.Context, task containerd.Task, id string, spec *specs.Process) error {
+	proc, err := task.Exec(ctx, id, spec, cio.NullIO)
+	if err != nil {
+		return err
+	}
+	defer proc.Delete(ctx)
+	statusC, err := proc.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := proc.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case st := <-statusC:
+		if code, _, err := st.Result(); err != nil || code != 0 {
+			return fmt.Errorf("exit status %d, %v", code, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // floorFleet is the floor's processes, serving at once as n shims would.
@@ -666,6 +753,15 @@ func printFootprint(out io.Writer, rep *FootprintReport) {
 			s.IdleRSSKiB, s.IdleThreads, s.Runtime, s.Containers, strings.Join(figs, "\t"))
 	}
 	tw.Flush()
+	if c.Probes > 0 {
+		fmt.Fprintf(out, "after %d exec probes into each container (medians):", c.Probes)
+		for _, s := range rep.Shims {
+			if s.USSAfterProbesKiB > 0 {
+				fmt.Fprintf(out, "  %s USS %d KiB, PSS %d KiB, %d threads;", s.Name, s.USSAfterProbesKiB, s.PSSAfterProbesKiB, s.ThreadsAfterProbes)
+			}
+		}
+		fmt.Fprintln(out)
+	}
 	for _, s := range rep.Shims {
 		if s.ContainerError != "" {
 			fmt.Fprintf(out, "%s: no container figures: %s\n", s.Name, s.ContainerError)

@@ -291,6 +291,9 @@ func TestFootprintNeedsTheShim(t *testing.T) {
 	if _, err := footprint(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-shim is required") {
 		t.Errorf("got %v", err)
 	}
+	if _, err := footprint([]string{"-shim", "/bin/true", "-probes", "-1"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-probes") {
+		t.Errorf("negative probes: got %v", err)
+	}
 	missingFloor := []string{"-shim", "/bin/true", "-containerd-shim", "/bin/true", "-floor", "/nonexistent/shim-floor"}
 	if _, err := footprint(missingFloor, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-floor") {
 		t.Errorf("a missing floor binary: got %v", err)
@@ -307,7 +310,7 @@ func TestFootprintWithContainers(t *testing.T) {
 	bin := buildShim(t)
 	floor := makeBinary(t, "floor", "FLOOR", "shim-floor")
 	var stdout bytes.Buffer
-	rep, err := footprint([]string{"-shim", bin, "-floor", floor, "-starts", "1", "-containers", "2", "-settle", "1s", "-cpu-window", "2s"}, &stdout)
+	rep, err := footprint([]string{"-shim", bin, "-floor", floor, "-starts", "1", "-containers", "2", "-settle", "1s", "-cpu-window", "2s", "-probes", "2"}, &stdout)
 	if err != nil {
 		t.Fatalf("footprint: %v", err)
 	}
@@ -320,6 +323,16 @@ func TestFootprintWithContainers(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "ours above the floor") {
 		t.Errorf("no floor lines on stdout:\n%s", stdout.String())
+	}
+	// After the exec probes, both shims are read again; the floor has no
+	// container to probe.
+	for _, s := range rep.Shims[:2] {
+		if s.USSAfterProbesKiB <= 0 || s.PSSAfterProbesKiB <= 0 || s.ThreadsAfterProbes <= 0 {
+			t.Errorf("%s after probes: USS %d, PSS %d KiB, %d threads", s.Name, s.USSAfterProbesKiB, s.PSSAfterProbesKiB, s.ThreadsAfterProbes)
+		}
+	}
+	if floorPrint.USSAfterProbesKiB != 0 || !strings.Contains(stdout.String(), "after 2 exec probes") {
+		t.Errorf("floor after probes %d KiB; stdout:\n%s", floorPrint.USSAfterProbesKiB, stdout.String())
 	}
 	for _, s := range rep.Shims {
 		if s.ContainerError != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/ttrpc"
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/compat"
+	"github.com/google/gvisor-containerd-shim/internal/memtrim"
 	"github.com/google/gvisor-containerd-shim/publisher"
 	"github.com/google/gvisor-containerd-shim/shim/config"
 	"golang.org/x/sys/unix"
@@ -68,7 +69,11 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	}
 	defer l.Close()
 
-	server, err := newServer()
+	returnAfter := uint64(cfg.Shim.ReturnMemoryAfter)
+	if returnAfter == 0 {
+		returnAfter = memtrim.DefaultThreshold
+	}
+	server, err := newServer(memtrim.New(returnAfter))
 	if err != nil {
 		return fmt.Errorf("ttrpc server: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/ttrpc"
+	"github.com/google/gvisor-containerd-shim/internal/memtrim"
 )
 
 // socketPathLimit is containerd's limit for the shim's socket path, leaving
@@ -51,16 +52,15 @@ func listen(path string) (net.Listener, error) {
 // shim's own uid, and turns the service's errdefs errors into ttrpc status
 // codes, so that containerd sees e.g. NotFound or Unimplemented instead of
 // Unknown.
-func newServer() (*ttrpc.Server, error) {
+func newServer(trim *memtrim.Trimmer) (*ttrpc.Server, error) {
 	return ttrpc.NewServer(
 		ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
-		ttrpc.WithUnaryServerInterceptor(statusInterceptor),
+		ttrpc.WithUnaryServerInterceptor(func(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
+			resp, err := method(ctx, unmarshal)
+			trim.Touch() // after the call: what it allocated is garbage by now
+			return resp, errdefs.ToGRPC(err)
+		}),
 	)
-}
-
-func statusInterceptor(ctx context.Context, unmarshal ttrpc.Unmarshaler, _ *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
-	resp, err := method(ctx, unmarshal)
-	return resp, errdefs.ToGRPC(err)
 }
 
 // serveInBackground serves l with server: served gets Serve's error, and

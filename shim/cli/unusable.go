@@ -36,7 +36,7 @@ func serveUnusable(flags Flags, stderr io.Writer, cause error) error {
 	signals := make(chan os.Signal, 32)
 	signal.Notify(signals, unix.SIGTERM, unix.SIGINT, unix.SIGPIPE, unix.SIGUSR1)
 	defer signal.Stop(signals)
-	server, err := newServer()
+	server, err := newServer(nil) // it serves errors only: nothing to return
 	if err != nil {
 		return fmt.Errorf("ttrpc server: %w", err)
 	}

@@ -48,6 +48,10 @@ type ShimConfig struct {
 	MemoryLimit int64
 	// MaxProcs is GOMAXPROCS once the config is read; 0 keeps the shim's 1.
 	MaxProcs int
+	// ReturnMemoryAfter is how much the shim allocates before it returns
+	// its free memory to the OS, once quiet (internal/memtrim); 0 keeps
+	// the default.
+	ReturnMemoryAfter int64
 }
 
 // PublisherConfig is the [publisher] table. Zero values mean the
@@ -76,6 +80,7 @@ type file struct {
 		GCPercent   int  `toml:"gc_percent"`
 		MemoryLimit size `toml:"memory_limit"`
 		MaxProcs    int  `toml:"max_procs"`
+		ReturnAfter size `toml:"return_memory_after"`
 	} `toml:"shim"`
 }
 
@@ -180,9 +185,10 @@ func Parse(path string, data []byte) (Config, error) {
 			FlushTimeout:   time.Duration(f.Publisher.FlushTimeout),
 		},
 		Shim: ShimConfig{
-			GCPercent:   f.Shim.GCPercent,
-			MemoryLimit: int64(f.Shim.MemoryLimit),
-			MaxProcs:    f.Shim.MaxProcs,
+			GCPercent:         f.Shim.GCPercent,
+			MemoryLimit:       int64(f.Shim.MemoryLimit),
+			MaxProcs:          f.Shim.MaxProcs,
+			ReturnMemoryAfter: int64(f.Shim.ReturnAfter),
 		},
 	}, nil
 }

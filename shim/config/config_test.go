@@ -34,7 +34,7 @@ func TestLoadValid(t *testing.T) {
 			RequestTimeout: 2 * time.Second,
 			FlushTimeout:   10 * time.Second,
 		},
-		Shim: ShimConfig{GCPercent: 100, MemoryLimit: 64 << 20, MaxProcs: 2},
+		Shim: ShimConfig{GCPercent: 100, MemoryLimit: 64 << 20, MaxProcs: 2, ReturnMemoryAfter: 512 << 10},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load(valid.toml):\n got %+v\nwant %+v", got, want)
@@ -119,6 +119,19 @@ func TestMemoryLimitUnits(t *testing.T) {
 	}
 	if _, err := Parse("t.toml", []byte("[shim]\nmemory_limit = 1024\n")); err == nil {
 		t.Error("a bare number accepted as memory_limit")
+	}
+}
+
+func TestReturnMemoryAfter(t *testing.T) {
+	got, err := Parse("t.toml", []byte("[shim]\nreturn_memory_after = \"256KiB\"\n"))
+	if err != nil || got.Shim.ReturnMemoryAfter != 256<<10 {
+		t.Errorf("return_memory_after = \"256KiB\": got %d, %v", got.Shim.ReturnMemoryAfter, err)
+	}
+	if _, err := Parse("t.toml", []byte("[shim]\nreturn_memory_after = 4096\n")); err == nil || !strings.Contains(err.Error(), "return_memory_after") {
+		t.Errorf("a bare number: %v, want an error naming the key", err)
+	}
+	if got, err := Parse("t.toml", nil); err != nil || got.Shim.ReturnMemoryAfter != 0 {
+		t.Errorf("unset: %d, %v; want 0 (the default)", got.Shim.ReturnMemoryAfter, err)
 	}
 }
 
