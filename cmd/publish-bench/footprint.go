@@ -464,7 +464,9 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 			if d.print.ContainerError != "" {
 				continue
 			}
-			if err := d.startContainer(fmt.Sprintf("fp-%d-%d", os.Getpid(), i)); err != nil {
+			// Fixed width: this runsc finds containers by id prefix, so
+			// with fp-1 and fp-10 alive it could no longer address fp-1.
+			if err := d.startContainer(fmt.Sprintf("fp-%d-%04d", os.Getpid(), i)); err != nil {
 				d.print.ContainerError = d.describe(err)
 			}
 		}
