@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,68 @@ func TestExecWithoutTerminal(t *testing.T) {
 	}
 	if err := e.Delete(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// `runsc exec --detach` re-runs itself without every argument containing
+// "detach": a terminal exec's own arguments avoid it whatever its id, and
+// one into a container whose id has it is refused before anything exists.
+func TestTerminalExecArgumentsAvoidDetach(t *testing.T) {
+	shortTerminalWait(t)
+	ctx := context.Background()
+	f := newFakePod(t)
+	terminal := ExecConfig{Spec: specs.Process{Terminal: true, Args: []string{"sh"}}, Stdio: stdio.Stdio{Terminal: true}}
+	c, err := NewInit(ctx, ContainerConfig{ID: "c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	terminal.ID = "detach-probe"
+	e, err := NewExec(ctx, c, terminal, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake sends no terminal; what counts is what runsc was given.
+	e.Start(ctx)
+	var execArgs []string
+	for _, call := range f.calls(t) {
+		if args := strings.Fields(call); args[0] == "exec" {
+			execArgs = args
+		}
+	}
+	if len(execArgs) == 0 || !slices.Contains(execArgs, "--detach") {
+		t.Fatalf("runsc calls %q, want an exec --detach", f.calls(t))
+	}
+	for _, a := range execArgs {
+		if a != "--detach" && strings.Contains(a, "detach") {
+			t.Errorf("runsc exec --detach was given %q, which it would drop: %q", a, execArgs)
+		}
+	}
+	if err := e.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	f = newFakePod(t)
+	c, err = NewInit(ctx, ContainerConfig{ID: "detach-c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(f.calls(t))
+	terminal.ID = "e"
+	if _, err := NewExec(ctx, c, terminal, 0, 0); !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `it would drop "detach-c"`) {
+		t.Fatalf("terminal exec into detach-c: %v, want FailedPrecondition naming the id", err)
+	}
+	if got := f.calls(t); len(got) != calls {
+		t.Errorf("runsc calls %q after the refusal, want none", got[calls:])
+	}
+	plain := ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"sh"}}}
+	if _, err := NewExec(ctx, c, plain, 0, 0); err != nil {
+		t.Errorf("exec without a terminal into detach-c: %v", err)
 	}
 }
 

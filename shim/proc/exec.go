@@ -2,6 +2,8 @@ package proc
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -58,6 +60,12 @@ func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID
 	if cfg.Spec.Terminal != cfg.Stdio.Terminal {
 		return nil, fmt.Errorf("exec %s: process terminal %v but stdio terminal %v: %w",
 			cfg.ID, cfg.Spec.Terminal, cfg.Stdio.Terminal, errdefs.ErrInvalidArgument)
+	}
+	if cfg.Stdio.Terminal {
+		target := parent.execTarget()
+		if err := target.runtime.CheckTerminalExec(target.id); err != nil {
+			return nil, fmt.Errorf("exec %s: %w", cfg.ID, err)
+		}
 	}
 	pio, err := newProcessIO(ctx, ioConfig{
 		ID:        cfg.ID,
@@ -149,11 +157,8 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 	}
 	target := e.parent.execTarget()
 	rt, containerID, dir := target.runtime, target.id, target.dir
-	opts := &runsc.ExecOpts{
-		PidFile:         filepath.Join(dir, e.id+".pid"),
-		InternalPidFile: filepath.Join(dir, e.id+".internal.pid"),
-		IO:              e.io.IO(),
-	}
+	pidFile, internalPidFile := execPidFiles(dir, e.id)
+	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, IO: e.io.IO()}
 	var socket *runc.Socket
 	if e.io.stdio.Terminal {
 		var err error
@@ -186,6 +191,15 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 	e.waiterPid = waiterPid
 	e.pid, err = runsc.ReadPidFile(opts.InternalPidFile)
 	return err
+}
+
+// execPidFiles names exec id's pid files in dir after a hex digest of the
+// id: `runsc exec --detach` (a terminal's) drops any argument containing
+// "detach" (runsc.CheckTerminalExec), which an id may and hex cannot.
+func execPidFiles(dir, id string) (pidFile, internalPidFile string) {
+	sum := sha256.Sum256([]byte(id))
+	base := filepath.Join(dir, "exec-"+hex.EncodeToString(sum[:16]))
+	return base + ".pid", base + ".internal.pid"
 }
 
 func (e *Exec) kill(ctx context.Context, sig uint32) error {

@@ -333,6 +333,12 @@ type ExecOpts struct {
 // (docs/reliability.md). A terminal still needs --detach, whose parent makes
 // the pty and sends its master to the console socket.
 func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) (waiterPid int, _ error) {
+	if opts.ConsoleSocket != nil {
+		// The process spec goes next to the pid file, under a name of digits.
+		if err := refuseDroppedByDetach(append(r.globalArgs(), id, opts.PidFile, opts.InternalPidFile, opts.ConsoleSocket.Path())); err != nil {
+			return 0, err
+		}
+	}
 	f, err := os.CreateTemp(filepath.Dir(opts.PidFile), "process-*.json")
 	if err != nil {
 		return 0, fmt.Errorf("writing process spec: %w", err)
@@ -362,6 +368,27 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 		return 0, err
 	}
 	return waiter.Process.Pid, nil
+}
+
+// CheckTerminalExec refuses a terminal exec into container id that this
+// runsc cannot run: `runsc exec --detach` runs its waiter as itself with
+// every argument that merely contains "detach" left out (runsc/cmd/exec.go,
+// execChildAndWait, release 2022-12), so the waiter misses the container id
+// or takes the next argument as a flag's value, and fails. The global flags
+// (--root, --log in the bundle, [runsc_config]) and the id are the
+// container's, not the exec's: FailedPrecondition, as no exec request can
+// change them (one without a terminal runs).
+func (r *Runsc) CheckTerminalExec(id string) error {
+	return refuseDroppedByDetach(append(r.globalArgs(), id))
+}
+
+func refuseDroppedByDetach(args []string) error {
+	for _, a := range args {
+		if strings.Contains(a, "detach") {
+			return fmt.Errorf("this runsc's exec --detach, which an exec with a terminal needs, drops every argument containing \"detach\": it would drop %q: %w", a, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
 }
 
 // ReadPidFile reads a pid file runsc wrote.

@@ -180,3 +180,52 @@ func TestExecCancelledKillsWaiter(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// `runsc exec --detach` re-runs itself without every argument containing
+// "detach": a terminal exec needing one is refused with FailedPrecondition
+// before anything is written or run.
+func TestTerminalExecRefusesArgumentsRunscDrops(t *testing.T) {
+	for _, tc := range []struct {
+		name, root, log, id string
+		config              map[string]string
+		refused             string
+	}{
+		{name: "clean", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "c1"},
+		{name: "id", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "detach-c1", refused: `"detach-c1"`},
+		{name: "root", root: "/run/detach/runsc/k8s.io", log: "/b/c1/log.json", id: "c1", refused: `"/run/detach/runsc/k8s.io"`},
+		{name: "log", root: "/run/runsc/k8s.io", log: "/detach/c1/log.json", id: "c1", refused: `"/detach/c1/log.json"`},
+		{name: "config", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "c1", config: map[string]string{"debug-log": "/var/log/detach/%ID%/"}, refused: `"--debug-log=/var/log/detach/c1/"`},
+	} {
+		err := New("", tc.root, tc.log, tc.id, tc.config).CheckTerminalExec(tc.id)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: %v, want no error", tc.name, err)
+		case tc.refused != "" && (!errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "drops every argument containing \"detach\": it would drop "+tc.refused)):
+			t.Errorf("%s: %v, want FailedPrecondition naming %s", tc.name, err, tc.refused)
+		}
+	}
+
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	r := fakeRunsc(t, "touch "+ran)
+	sockDir := filepath.Join(dir, "detach")
+	if err := os.Mkdir(sockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	socket, err := runc.NewConsoleSocket(filepath.Join(sockDir, "pty.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer socket.Close()
+	opts := &ExecOpts{PidFile: filepath.Join(dir, "p.pid"), InternalPidFile: filepath.Join(dir, "p.internal.pid"), ConsoleSocket: socket}
+	_, err = r.Exec(context.Background(), "c1", specs.Process{Terminal: true}, opts)
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), socket.Path()) {
+		t.Fatalf("exec with console socket %s: %v, want FailedPrecondition naming it", socket.Path(), err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("runsc ran")
+	}
+	if specs, _ := filepath.Glob(filepath.Join(dir, "process-*.json")); len(specs) != 0 {
+		t.Errorf("process specs left behind: %q", specs)
+	}
+}

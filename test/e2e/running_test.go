@@ -74,6 +74,47 @@ func TestRunningContainer(t *testing.T) {
 		}
 	})
 
+	// With a terminal the shim runs `runsc exec --detach`, which re-runs
+	// itself without every argument containing "detach": none of the
+	// shim's may depend on the exec id.
+	t.Run("ExecTerminalIDWithDetach", func(t *testing.T) {
+		var out syncBuffer
+		pspec := process("/bin/sh", "-c", "[ -t 1 ] && echo on a terminal; exit 7")
+		pspec.Terminal = true
+		_, st := e.runExec(t, task, "detach-probe", pspec, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
+		if st.ExitCode() != 7 {
+			t.Errorf("exec exit code %d, want 7; output %q", st.ExitCode(), out.String())
+		}
+		if got := out.String(); !strings.Contains(got, "on a terminal\r\n") {
+			t.Errorf("exec output %q, want %q through the terminal", got, "on a terminal\r\n")
+		}
+	})
+
+	// The container id is an argument runsc needs: a terminal exec is
+	// refused up front, nothing of it kept; one without a terminal runs.
+	t.Run("ExecTerminalInContainerIDWithDetach", func(t *testing.T) {
+		c := e.container(t, "detach-ctr", oci.WithProcessArgs("/bin/sleep", "1000"))
+		task, _ := e.start(t, c, cio.NullIO)
+		cspec, err := c.Spec(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pspec := *cspec.Process
+		pspec.Args = []string{"/bin/true"}
+		pspec.Terminal = true
+		_, err = task.Exec(e.ctx, "tty", &pspec, cio.NewCreator(cio.WithStreams(nil, &syncBuffer{}, nil), cio.WithTerminal))
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `exec --detach, which an exec with a terminal needs, drops every argument containing "detach"`) {
+			t.Fatalf("terminal exec in %s: %v, want FailedPrecondition naming runsc's limit", c.ID(), err)
+		}
+		if _, err := task.LoadProcess(e.ctx, "tty", nil); !errdefs.IsNotFound(err) {
+			t.Fatalf("load the refused exec: %v, want NotFound", err)
+		}
+		pspec.Terminal = false
+		if _, st := e.runExec(t, task, "tty", &pspec, cio.NullIO); st.ExitCode() != 0 {
+			t.Errorf("exec without a terminal: exit code %d, want 0", st.ExitCode())
+		}
+	})
+
 	t.Run("ExecExistingID", func(t *testing.T) {
 		p, err := task.Exec(e.ctx, "dup", process("/bin/true"), cio.NullIO)
 		if err != nil {
