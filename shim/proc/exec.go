@@ -150,8 +150,17 @@ func (e *Exec) SetExited(status int) {
 
 // run execs the process (`runsc exec --detach`) and connects its stdio.
 // When that fails after runsc exec'd the process, the process is killed:
-// the Start RPC fails, so nobody would wait for it or signal it.
+// the Start RPC fails, so nobody would wait for it or signal it. And on
+// any failure the stdio is closed: containerd's client, whose Start waits
+// for its output copies to end before it returns the error, would wait
+// forever on fifos the shim still held open (an exec of a missing binary
+// hung `ctr task exec` and CRI's exec).
 func (e *Exec) run(ctx context.Context) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			e.io.close()
+		}
+	}()
 	if !e.parent.Running() {
 		return fmt.Errorf("exec %s: container is not running: %w", e.id, errdefs.ErrFailedPrecondition)
 	}

@@ -64,6 +64,7 @@ type processIO struct {
 	stdin   io.Closer // what CloseStdin closes
 	console console.Console
 	copies  sync.WaitGroup // output copies still running
+	closed  sync.Once      // a failed start closes, and Delete again
 }
 
 type stdioKind int
@@ -341,8 +342,11 @@ func (p *processIO) closeStdin() error {
 }
 
 // close releases the stdio once the process is gone, after the output
-// copies have drained, and stops a logging driver.
-func (p *processIO) close() {
+// copies have drained, and stops a logging driver. Only the first call
+// does anything.
+func (p *processIO) close() { p.closed.Do(p.release) }
+
+func (p *processIO) release() {
 	drained := make(chan struct{})
 	go func() { p.copies.Wait(); close(drained) }()
 	// A leftover holder of a pipe, or a full fifo nobody reads, must not

@@ -1,6 +1,7 @@
 package cri_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -155,6 +156,37 @@ func TestExecSyncAndStreamingExitCodes(t *testing.T) {
 					t.Errorf("%s exec, exit %d: stdout %q, stderr %q; want %s-out and %s-err", tc.name, code, stdout, stderr, tc.name, tc.name)
 				}
 			}
+		}
+	})
+}
+
+// An exec of a command that does not exist (a probe with a typo) fails at
+// once through both kinds of CRI exec, and the container is unharmed. (CRI
+// has its own exec IO; containerd's Go client hung on such an exec before
+// the shim let go of its fifos: test/e2e's ExecMissingBinary.)
+func TestExecOfMissingBinaryFails(t *testing.T) {
+	forEachHandler(t, func(t *testing.T, n *cri.Node, handler string) {
+		pod := runPod(t, n, handler, "nobin")
+		ctx := timeout(t, 2*time.Minute)
+		id, err := pod.Run(ctx, cri.Container{Name: "sleeper", Command: []string{"sleep", "3600"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"exec", "-s", id}, {"exec", id}} {
+			execCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, stderr, err := n.CrictlOutput(execCtx, append(args, "/no/such/binary")...)
+			hung := execCtx.Err() != nil
+			cancel()
+			if hung {
+				t.Fatalf("crictl %s /no/such/binary did not return within 30s", strings.Join(args[:len(args)-1], " "))
+			}
+			if err == nil {
+				t.Errorf("crictl %s /no/such/binary succeeded; stderr %q", strings.Join(args[:len(args)-1], " "), stderr)
+			}
+		}
+		// The container is unharmed.
+		if _, _, err := n.CrictlOutput(ctx, "exec", "-s", id, "true"); err != nil {
+			t.Errorf("exec after the failed ones: %v", err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
@@ -112,6 +113,33 @@ func TestRunningContainer(t *testing.T) {
 		pspec.Terminal = false
 		if _, st := e.runExec(t, task, "tty", &pspec, cio.NullIO); st.ExitCode() != 0 {
 			t.Errorf("exec without a terminal: exit code %d, want 0", st.ExitCode())
+		}
+	})
+
+	// runsc cannot start it: Start fails with runsc's reason. containerd's
+	// client waits for the exec's output copies before it returns that
+	// error, so the shim must let go of the fifos (it hung forever).
+	t.Run("ExecMissingBinary", func(t *testing.T) {
+		var out syncBuffer
+		p, err := task.Exec(e.ctx, "missing", process("/no/such/binary"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		started := make(chan error, 1)
+		go func() { started <- p.Start(e.ctx) }()
+		select {
+		case err := <-started:
+			if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+				t.Fatalf("start: %v, want runsc's error naming the binary", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("start of an exec of a missing binary did not return within 30s")
+		}
+		if _, err := p.Delete(e.ctx); err != nil {
+			t.Errorf("delete the exec that failed to start: %v", err)
+		}
+		if _, st := e.runExec(t, task, "after-missing", process("/bin/true"), cio.NullIO); st.ExitCode() != 0 {
+			t.Errorf("next exec: exit code %d, want 0", st.ExitCode())
 		}
 	})
 
