@@ -196,6 +196,9 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	if s.cfg.RuntimeRoot != "" {
 		root = filepath.Join(s.cfg.RuntimeRoot, s.cfg.Namespace)
 	}
+	if err := refusePrefixIDs(ctx, root, r.ID); err != nil {
+		return nil, err
+	}
 	rt := runsc.New(r.Runtime, root, filepath.Join(r.Bundle, "log.json"), r.ID, s.cfg.RunscConfig)
 	cfg := proc.ContainerConfig{
 		ID:         r.ID,
@@ -239,6 +242,34 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	}
 	s.init, s.bundle, s.ioUID, s.ioGID = p, r.Bundle, int(opts.IoUid), int(opts.IoGid)
 	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
+}
+
+// refusePrefixIDs fails the creation of id when an id in the runsc root is
+// a prefix of it or it of one: this runsc finds containers by id prefix,
+// so the shorter one could no longer be started, stopped or deleted. It is
+// best effort: two creates racing can both pass. An unreadable root is
+// left to runsc to fail on.
+func refusePrefixIDs(ctx context.Context, root, id string) error {
+	if root == "" {
+		return nil // runsc's own default root; the CLI always passes one
+	}
+	ids, err := runsc.ContainerIDs(root)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("listing the runsc root's containers")
+		return nil
+	}
+	other, ok := runsc.PrefixConflict(id, ids)
+	if !ok {
+		return nil
+	}
+	shorter := other
+	if len(id) < len(other) {
+		shorter = id
+	}
+	// FailedPrecondition, not AlreadyExists: id itself is free, and the
+	// create would pass once the other container is gone.
+	return fmt.Errorf("create %s: runsc finds containers by id prefix, and %s exists in %s: %s could no longer be stopped or deleted; use ids that are not prefixes of each other: %w",
+		id, other, root, shorter, errdefs.ErrFailedPrecondition)
 }
 
 // Start starts the container (an init, restored if it came from a

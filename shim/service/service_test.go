@@ -233,6 +233,43 @@ func TestCreateTerminalMismatch(t *testing.T) {
 	}
 }
 
+// TestCreateRefusesPrefixIDs: a container whose id extends one in the
+// namespace's runsc root (or is extended by one) is refused before
+// anything is mounted or run, naming both ids.
+func TestCreateRefusesPrefixIDs(t *testing.T) {
+	requireRuntime(t) // reaps the runtime a Create without the refusal would run
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	for _, tc := range []struct{ existing, id string }{{"web-1", "web-10"}, {"web-10", "web-1"}} {
+		t.Run(tc.id, func(t *testing.T) {
+			pub := &recordingPublisher{}
+			runtimeRoot := t.TempDir()
+			root := filepath.Join(runtimeRoot, "test")
+			if err := os.MkdirAll(root, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, tc.existing+"_sandbox:"+tc.existing+".state"), nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(Config{Namespace: "test", RuntimeRoot: runtimeRoot}, pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir, rootfs := bundle(t, "/bin/true")
+			// A runtime that fails at once: without the refusal, Create must
+			// not start a sandbox that the test would have to clean up.
+			_, err = s.Create(ctx, &shimapi.CreateTaskRequest{ID: tc.id, Bundle: dir, Rootfs: rootfs, Runtime: "false"})
+			want := fmt.Sprintf("create %s: runsc finds containers by id prefix, and %s exists in %s", tc.id, tc.existing, root)
+			if !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("create: %v, want FailedPrecondition containing %q", err, want)
+			}
+			if isMounted(t, filepath.Join(dir, "rootfs")) {
+				mount.UnmountAll(filepath.Join(dir, "rootfs"), 0)
+				t.Fatal("rootfs mounted by a refused Create")
+			}
+		})
+	}
+}
+
 // TestStdioThroughFifos runs a container whose stdin and stdout are
 // containerd-style fifos, with CreateOptions (the pipes' owner) set.
 func TestStdioThroughFifos(t *testing.T) {

@@ -1,0 +1,55 @@
+package runsc
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// This runsc keeps one "<sandbox id>_sandbox:<container id>.state" file
+// (and a ".lock" beside it) per container in its root; a pod's app
+// containers sit in the same root under their sandbox's id.
+const (
+	stateSandboxSep = "_sandbox:"
+	stateSuffix     = ".state"
+)
+
+// ContainerIDs lists the ids of the containers runsc keeps in root, read
+// from its state file names (a readdir: no runsc command). A root that
+// does not exist yet holds none.
+func ContainerIDs(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), stateSuffix)
+		if !ok {
+			continue
+		}
+		// Container ids cannot hold a ':', so the first separator is it.
+		if _, id, ok := strings.Cut(name, stateSandboxSep); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// PrefixConflict returns an id in existing that is a prefix of id or of
+// which id is a prefix, other than id itself. This runsc looks a
+// container up by id prefix (it globs "<id>*" and an exact match does not
+// win), so of two such ids the shorter one can no longer be named by any
+// command: not started, killed, exec'd into or deleted.
+func PrefixConflict(id string, existing []string) (string, bool) {
+	for _, other := range existing {
+		if other != id && (strings.HasPrefix(id, other) || strings.HasPrefix(other, id)) {
+			return other, true
+		}
+	}
+	return "", false
+}
