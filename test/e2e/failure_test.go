@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +56,35 @@ func TestCreateFailures(t *testing.T) {
 		}
 		assertNothingLeft(t, c.ID())
 	})
+}
+
+// TestPrefixIDs: this runsc finds containers by id prefix, so a task whose
+// id extends a running one's is refused, and the running one can still be
+// killed and deleted.
+func TestPrefixIDs(t *testing.T) {
+	e := newEnv(t)
+	prefix := fmt.Sprintf("prefix%d", os.Getpid())
+	first := e.containerNamed(t, prefix+"-1", nil, oci.WithProcessArgs("/bin/sleep", "1000"))
+	task, statusC := e.start(t, first, cio.NullIO)
+
+	second := e.containerNamed(t, prefix+"-11", nil, oci.WithProcessArgs("/bin/sleep", "1000"))
+	_, err := second.NewTask(e.ctx, cio.NullIO)
+	want := fmt.Sprintf("create %s-11: runsc finds containers by id prefix, and %s-1 exists in %s", prefix, prefix, filepath.Join(e.d.RuntimeRoot, namespace))
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("new task %s: %v, want FailedPrecondition containing %q", second.ID(), err, want)
+	}
+	assertNothingLeft(t, second.ID())
+
+	if err := task.Kill(e.ctx, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", first.ID(), err)
+	}
+	waitExit(t, statusC)
+	e.deleteTask(t, first, task, 137)
+	assertNothingLeft(t, first.ID())
+	states, _ := filepath.Glob(filepath.Join(e.d.RuntimeRoot, namespace, "*_sandbox:"+prefix+"-*"))
+	if len(states) != 0 {
+		t.Errorf("runsc still keeps %q", states)
+	}
 }
 
 // assertNothingLeft fails if a process or a mount still mentions id.

@@ -99,7 +99,12 @@ func (e *env) container(t *testing.T, name string, opts ...oci.SpecOpts) contain
 // runtime takes the runtime binary from RuncOptions.Runtime).
 func (e *env) containerWith(t *testing.T, name string, rtOpts *runctypes.RuncOptions, opts ...oci.SpecOpts) containerd.Container {
 	t.Helper()
-	id := fmt.Sprintf("%s-%d", name, os.Getpid())
+	return e.containerNamed(t, fmt.Sprintf("%s-%d", name, os.Getpid()), rtOpts, opts...)
+}
+
+// containerNamed creates a container with exactly this id.
+func (e *env) containerNamed(t *testing.T, id string, rtOpts *runctypes.RuncOptions, opts ...oci.SpecOpts) containerd.Container {
+	t.Helper()
 	opts = append([]oci.SpecOpts{oci.WithRootFSPath(e.rootfs)}, opts...)
 	c, err := e.client.NewContainer(e.ctx, id,
 		containerd.WithNewSpec(opts...),
