@@ -89,7 +89,9 @@ func writeScript(t *testing.T, dir, name, text string) string {
 
 // container creates a container on the v1 runtime. Its id is name plus a
 // per-run suffix: runsc names a sandbox's control socket after the id, and
-// other test binaries may run sandboxes at the same time.
+// other test binaries may run sandboxes at the same time. Ending every id,
+// the suffix also keeps one from being a prefix of another, which the shim
+// refuses (this runsc finds containers by id prefix).
 func (e *env) container(t *testing.T, name string, opts ...oci.SpecOpts) containerd.Container {
 	t.Helper()
 	return e.containerWith(t, name, nil, opts...)

@@ -60,6 +60,8 @@ type suite struct {
 	// suffix makes container ids unique on the host: runsc names each
 	// sandbox's control socket after the id, whatever its root, so tests
 	// running at once (other packages) would collide on ids like "host".
+	// Ending every id, it also keeps "x-1" from being a prefix of "x-10",
+	// which the shim refuses (this runsc finds containers by id prefix).
 	suffix string
 }
 
