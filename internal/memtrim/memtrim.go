@@ -23,6 +23,11 @@ import (
 // probes, to finish first.
 const Quiet = 2 * time.Second
 
+// DefaultThreshold is the allocation that makes a return worth its
+// collection (a forced one took about 3 ms of CPU here): some 15 exec
+// probes' worth (each left ~33 KB in the heap, docs/benchmarks.md).
+const DefaultThreshold = 512 << 10
+
 // allocsMetric counts every byte the heap ever allocated.
 const allocsMetric = "/gc/heap/allocs:bytes"
 
@@ -42,8 +47,12 @@ type Trimmer struct {
 }
 
 // New starts counting allocations from now, so that what start-up
-// allocated does not trigger a return.
+// allocated does not trigger a return. A threshold of 0 is
+// DefaultThreshold.
 func New(threshold uint64) *Trimmer {
+	if threshold == 0 {
+		threshold = DefaultThreshold
+	}
 	return newTrimmer(threshold, Quiet, debug.FreeOSMemory)
 }
 
@@ -53,10 +62,6 @@ func newTrimmer(threshold uint64, quiet time.Duration, free func()) *Trimmer {
 	t.returned = t.allocated()
 	return t
 }
-
-// DefaultThreshold is the allocation that makes a return worth its
-// collection (about 2 ms of CPU here): some 15 exec probes' worth.
-const DefaultThreshold = 512 << 10
 
 // Touch says the shim just worked: the check runs once it has been quiet
 // for Quiet. A nil Trimmer never returns memory.

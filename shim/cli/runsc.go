@@ -69,11 +69,7 @@ func runRunsc(flags Flags, stderr io.Writer, newService NewService) error {
 	}
 	defer l.Close()
 
-	returnAfter := uint64(cfg.Shim.ReturnMemoryAfter)
-	if returnAfter == 0 {
-		returnAfter = memtrim.DefaultThreshold
-	}
-	server, err := newServer(memtrim.New(returnAfter))
+	server, err := newServer(memtrim.New(uint64(cfg.Shim.ReturnMemoryAfter)))
 	if err != nil {
 		return fmt.Errorf("ttrpc server: %w", err)
 	}

@@ -49,9 +49,9 @@ func listen(path string) (net.Listener, error) {
 }
 
 // newServer returns a ttrpc server that only accepts peers running as the
-// shim's own uid, and turns the service's errdefs errors into ttrpc status
+// shim's own uid, turns the service's errdefs errors into ttrpc status
 // codes, so that containerd sees e.g. NotFound or Unimplemented instead of
-// Unknown.
+// Unknown, and tells trim of every call (nil: nobody).
 func newServer(trim *memtrim.Trimmer) (*ttrpc.Server, error) {
 	return ttrpc.NewServer(
 		ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
