@@ -23,9 +23,14 @@ const V1Runtime = ctrdaemon.V1Runtime
 type Config = ctrdaemon.Config
 
 // RequireBinaries fails the test in CI (CI=true) and skips it elsewhere when
-// one of the binaries is not on PATH or the test is not running as root.
+// one of the binaries is not on PATH or the test is not running as root. It
+// always fails when RUNSC or CONTAINERD names no usable binary: the run
+// asked for one (see ctrdaemon.RunscEnv).
 func RequireBinaries(t testing.TB, names ...string) {
 	t.Helper()
+	if err := ctrdaemon.BinariesErr(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range names {
 		if _, err := exec.LookPath(name); err != nil {
 			missing(t, name+" not found on PATH (run `make setup`)")

@@ -73,6 +73,9 @@ type Daemon struct {
 // stay well under the 108-byte unix socket limit. Close stops it and removes
 // everything it left.
 func New(cfg Config) (*Daemon, error) {
+	if binariesErr != nil {
+		return nil, binariesErr
+	}
 	if _, err := exec.LookPath("containerd"); err != nil {
 		return nil, fmt.Errorf("containerd not found (install Debian's containerd package): %w", err)
 	}
