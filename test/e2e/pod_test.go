@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 )
 
 // The annotations containerd's CRI plugin puts on a pod's containers.
@@ -42,10 +43,13 @@ func (e *env) newPod(t *testing.T, name string) *pod {
 	return &pod{e: e, sandbox: c, task: task, exitC: exitC}
 }
 
-// app creates an app container of the pod running args.
+// app creates an app container of the pod running args, on a rootfs of its
+// own as CRI gives each container its own snapshot: current runsc refuses a
+// second container on the same directory ("repeated submounts are not
+// supported with overlay optimizations").
 func (p *pod) app(t *testing.T, name string, args []string, opts ...oci.SpecOpts) containerd.Container {
 	t.Helper()
-	opts = append([]oci.SpecOpts{oci.WithProcessArgs(args...), oci.WithAnnotations(map[string]string{
+	opts = append([]oci.SpecOpts{oci.WithRootFSPath(containerdtest.BusyboxRootfs(t)), oci.WithProcessArgs(args...), oci.WithAnnotations(map[string]string{
 		annotationContainerType: "container",
 		annotationSandboxID:     p.sandbox.ID(),
 	})}, opts...)
