@@ -4,7 +4,9 @@ import (
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	eventtypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	"github.com/google/gvisor-containerd-shim/publisher"
 )
 
@@ -49,6 +52,15 @@ func TestStartRestartCleanup(t *testing.T) {
 		}
 		if _, err := os.Stat(d.Address + ".ttrpc"); err != nil {
 			t.Fatalf("ttrpc socket: %v", err)
+		}
+		// The daemon is the binary CONTAINERD names (PATH's otherwise).
+		want, _ := exec.LookPath("containerd")
+		if env := os.Getenv(ctrdaemon.ContainerdEnv); env != "" {
+			want = env
+		}
+		want, _ = filepath.EvalSymlinks(want)
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", d.Pid())); err != nil || exe != want {
+			t.Fatalf("daemon runs %q (%v), want %q", exe, err, want)
 		}
 		if err := d.Stop(); err != nil {
 			t.Fatal(err)
