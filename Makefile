@@ -8,6 +8,12 @@ PACKAGES := containerd runc runsc busybox-static containernetworking-plugins
 # The CRI tests drive containerd with crictl; make critest runs critest.
 CRI_TOOLS := sigs.k8s.io/cri-tools@v1.37.0
 TEST_FLAGS ?= -count=1 -timeout 40m
+# The versions the tests run against besides Debian's runsc and containerd
+# 1.6, pinned here only: the current runsc and containerd 1.7, built below.
+GVISOR_VERSION := v0.0.0-20260905035102-160fafc42237
+RUNSC_CURRENT := $(BIN)/runsc-current
+CONTAINERD17_VERSION := v1.7.29
+CONTAINERD17 := $(BIN)/containerd-1.7
 
 .PHONY: all build setup test bench bench-tool reliability clean
 
@@ -59,9 +65,14 @@ containerd-shim-source:
 	tmp=$$(mktemp -d) && trap 'chmod -R u+w '$$tmp'; rm -rf '$$tmp EXIT && cp -r "$$src"/. $$tmp && chmod -R u+w $$tmp && \
 	cd $$tmp && $(SHIP_BUILD) -mod=mod -o $(CURDIR)/$(BIN)/containerd-shim-$(CONTAINERD_SOURCE_VERSION) ./cmd/containerd-shim
 
+# What the tests need: the system packages, and the current runsc and
+# containerd 1.7 they also run against (below).
+setup: setup-packages $(RUNSC_CURRENT) $(CONTAINERD17)
+
 # Installs the system packages the tests need when any is not installed
 # (scripts/missing-packages: removed but not purged counts as missing).
-setup:
+.PHONY: setup-packages
+setup-packages:
 	@missing=$$(scripts/missing-packages $(PACKAGES)); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
@@ -71,12 +82,53 @@ setup:
 	cd cmd/publish-bench && $(GO) mod download
 	@test -x $(BIN)/crictl || GOBIN=$(CURDIR)/$(BIN) $(GO) install $(subst @,/cmd/crictl@,$(CRI_TOOLS))
 
+# The current gVisor runsc, the one users install (GVISOR_VERSION). Static
+# (CGO_ENABLED=0): a cgo build fails every sandbox, whose chroot has no
+# dynamic loader ("error executing umounter"). Built once per version into
+# bin/runsc-<version>/runsc (the tests find it on PATH as runsc: RUNSC=...,
+# internal/ctrdaemon); bin/runsc-current links to the pinned one.
+$(BIN)/runsc-$(GVISOR_VERSION)/runsc:
+	CGO_ENABLED=0 GOBIN=$(CURDIR)/$(@D) $(GO) install gvisor.dev/gvisor/runsc@$(GVISOR_VERSION)
+
+# FORCE: relinked whenever it names another version, whatever the mtimes.
+$(RUNSC_CURRENT): $(BIN)/runsc-$(GVISOR_VERSION)/runsc FORCE
+	@test "$$(readlink $@)" = runsc-$(GVISOR_VERSION)/runsc || ln -sfn runsc-$(GVISOR_VERSION)/runsc $@
+
+# containerd 1.7 (Ubuntu 24.04's line, CONTAINERD17_VERSION), built from its
+# module and go.mod (the main module pins 1.6) without the snapshotters this
+# VM lacks, into bin/containerd-<version>/containerd (CONTAINERD=...);
+# bin/containerd-1.7 links to it. Its runc handler still runs Debian's
+# containerd-shim (v1).
+$(BIN)/containerd-$(CONTAINERD17_VERSION)/containerd:
+	@src=$$($(GO) mod download -json github.com/containerd/containerd@$(CONTAINERD17_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$src" || { echo "containerd $(CONTAINERD17_VERSION): not downloaded" >&2; exit 1; }; \
+	tmp=$$(mktemp -d) && trap 'chmod -R u+w '$$tmp'; rm -rf '$$tmp EXIT && cp -r "$$src"/. $$tmp && chmod -R u+w $$tmp && \
+	cd $$tmp && CGO_ENABLED=0 $(GO) build -mod=mod -trimpath -tags 'no_btrfs no_devmapper no_zfs no_aufs' \
+		-ldflags '-X github.com/containerd/containerd/version.Version=$(CONTAINERD17_VERSION)' -o $(CURDIR)/$@ ./cmd/containerd
+
+$(CONTAINERD17): $(BIN)/containerd-$(CONTAINERD17_VERSION)/containerd FORCE
+	@test "$$(readlink $@)" = containerd-$(CONTAINERD17_VERSION)/containerd || ln -sfn containerd-$(CONTAINERD17_VERSION)/containerd $@
+
+.PHONY: FORCE
+FORCE:
+
 # The bench tool is its own module (its plotting library stays out of the
 # shim); its tests include a smoke run of every path against a real daemon.
+# Everything runs on Debian's containerd 1.6 and runsc, then test-versions.
 test: setup
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	cd cmd/publish-bench && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory test-versions
+
+# The end-to-end and CRI suites on the other versions (the README's table):
+# e2e and CRI with the current runsc, CRI on containerd 1.7 with both runscs.
+# RUNSC and CONTAINERD pick the binaries (internal/ctrdaemon).
+.PHONY: test-versions
+test-versions: setup
+	RUNSC=$(CURDIR)/$(RUNSC_CURRENT) $(GO) test $(TEST_FLAGS) ./test/e2e/ ./test/cri/
+	CONTAINERD=$(CURDIR)/$(CONTAINERD17) $(GO) test $(TEST_FLAGS) ./test/cri/
+	CONTAINERD=$(CURDIR)/$(CONTAINERD17) RUNSC=$(CURDIR)/$(RUNSC_CURRENT) $(GO) test $(TEST_FLAGS) ./test/cri/
 
 # The fault-injection suite alone; RELIABILITY_MODE=exec runs it over the
 # fork path for comparison. Figures go to reliability.jsonl.
@@ -95,7 +147,7 @@ clean:
 
 # Runs one gVisor container through a throwaway containerd using the shim.
 .PHONY: demo
-demo: setup build
+demo: setup-packages build
 	$(GO) build -o $(BIN)/demo ./cmd/demo
 	$(BIN)/demo -shim $(SHIM)
 
