@@ -21,9 +21,11 @@ import (
 // container of a pod, with the pod's sandbox under the test's control:
 // `wait` blocks until the test writes an exit status (or makes it fail),
 // `kill` of a running container makes it exit with 128+signal, `kill` of a
-// created one fails as runsc's does. `exec` writes its pid files and exits
-// 0. Like a runsc that has no terminal to send, it never connects to a
-// console socket. Every call is logged.
+// created one fails as runsc's does. `exec` writes its pid files (after
+// the seconds in exec-delay, if any) and exits 0, or fails without them
+// for a process spec naming /no/such/binary. Like a runsc that has no
+// terminal to send, it never connects to a console socket. Every call is
+// logged.
 const fakeRunscScript = `#!/bin/sh
 dir=%s
 echo "$*" >> $dir/calls
@@ -47,7 +49,11 @@ state)
 	st=$(state); [ -f $dir/sandbox-gone ] && st=stopped
 	echo "{\"id\":\"$1\",\"status\":\"$st\",\"pid\":4242}" ;;
 exec)
-	while [ $# -gt 1 ]; do case "$1" in --pid-file) echo 4343 > "$2";; --internal-pid-file) echo 7 > "$2";; esac; shift; done ;;
+	# Like runsc's, the waiter writes its pid files only once the process runs.
+	[ -f $dir/exec-delay ] && sleep $(cat $dir/exec-delay)
+	while [ $# -gt 1 ]; do case "$1" in
+	--process) grep -q /no/such/binary "$2" && { echo "exec: no such file or directory: /no/such/binary" >&2; exit 1; } ;;
+	--pid-file) echo 4343 > "$2";; --internal-pid-file) echo 7 > "$2";; esac; shift; done ;;
 kill)
 	# An exec'd process: the fake has nothing of it to end.
 	[ "$1" = --pid ] && exit 0

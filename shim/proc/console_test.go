@@ -122,7 +122,8 @@ func TestCreateWithoutTerminal(t *testing.T) {
 }
 
 // runsc exec --detach exits 0 without connecting to the console socket:
-// Start fails instead of hanging, and the process runsc exec'd is killed.
+// Start fails instead of hanging, the process runsc exec'd is killed, its
+// waiters are released and the pid files runsc wrote are gone.
 func TestExecWithoutTerminal(t *testing.T) {
 	shortTerminalWait(t)
 	ctx := context.Background()
@@ -142,9 +143,8 @@ func TestExecWithoutTerminal(t *testing.T) {
 	if calls := f.calls(t); !hasCall(calls, "kill --pid 7 c 9") {
 		t.Errorf("runsc calls %q, want kill --pid 7 c 9 of the exec'd process", calls)
 	}
-	if s := status(t, e); s != "created" {
-		t.Errorf("exec status %q after the failed start, want created", s)
-	}
+	checkStartFailed(t, e)
+	checkNoExecFiles(t, c, "after the failed start")
 	if err := e.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,7 +50,15 @@ type Exec struct {
 	// exits with the process's status.
 	pid, waiterPid int
 	exit           exitState
+	// pidFiles are the files runsc writes the exec's pids to, once Start
+	// named them; Delete and a failed Start remove them.
+	pidFiles []string
 }
+
+// ExitStatusStartFailed is the exit status of an exec whose Start failed:
+// it never ran, and its waiters are released with this status (runc's for
+// an exec it could not start).
+const ExitStatusStartFailed = 255
 
 var _ Process = (*Exec)(nil)
 
@@ -167,6 +176,16 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 	target := e.parent.execTarget()
 	rt, containerID, dir := target.runtime, target.id, target.dir
 	pidFile, internalPidFile := execPidFiles(dir, e.id)
+	e.pidFiles = []string{pidFile, internalPidFile}
+	// Files an earlier exec of this id left (a shim that died before its
+	// DeleteProcess) would pass for this one's: the waiter is taken as
+	// running once its pid file exists.
+	e.removePidFiles(ctx)
+	defer func() {
+		if retErr != nil {
+			e.removePidFiles(ctx)
+		}
+	}()
 	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, IO: e.io.IO()}
 	var socket *runc.Socket
 	if e.io.stdio.Terminal {
@@ -216,8 +235,20 @@ func (e *Exec) kill(ctx context.Context, sig uint32) error {
 	return target.runtime.Kill(ctx, target.id, int(sig), false, e.pid)
 }
 
-func (e *Exec) delete() {
+// delete releases what the exec holds on the host: its stdio and its pid
+// files. An exec deleted before it ran releases its waiters too.
+func (e *Exec) delete(ctx context.Context) {
 	e.io.close()
+	e.removePidFiles(ctx)
+	e.exit.set(ExitStatusStartFailed)
+}
+
+func (e *Exec) removePidFiles(ctx context.Context) {
+	for _, f := range e.pidFiles {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			log.G(ctx).WithError(err).WithField("exec", e.id).Warn("removing an exec's pid file")
+		}
+	}
 }
 
 // killFailedExec kills the process of exec id whose start failed after

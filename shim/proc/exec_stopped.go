@@ -11,8 +11,8 @@ func (s *execStoppedState) start(context.Context) error { return invalidState("s
 
 func (s *execStoppedState) kill(context.Context, uint32, bool) error { return errProcessFinished }
 
-func (s *execStoppedState) delete(context.Context) error {
-	s.e.delete()
+func (s *execStoppedState) delete(ctx context.Context) error {
+	s.e.delete(ctx)
 	s.e.state = &deletedState{}
 	return nil
 }

@@ -125,10 +125,6 @@ func TestExecStates(t *testing.T) {
 	if err := e.Kill(ctx, 9, false); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("kill before start: %v, want FailedPrecondition", err)
 	}
-	// The container is not running (it awaits its restore): no exec.
-	if err := e.Start(ctx); !errdefs.IsFailedPrecondition(err) {
-		t.Errorf("start while the container is not running: %v, want FailedPrecondition", err)
-	}
 	e.SetExited(5)
 	if s := status(t, e); s != "stopped" || e.ExitStatus() != 5 {
 		t.Fatalf("after exit: status %q exit %d", s, e.ExitStatus())
@@ -142,4 +138,15 @@ func TestExecStates(t *testing.T) {
 	if err := e.Delete(ctx); !errdefs.IsNotFound(err) {
 		t.Errorf("second delete: %v, want NotFound", err)
 	}
+
+	// The container is not running (it awaits its restore): no exec, and
+	// the exec has ended.
+	e, err = NewExec(ctx, parent, ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"true"}}}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("start while the container is not running: %v, want FailedPrecondition", err)
+	}
+	checkStartFailed(t, e)
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,6 +146,48 @@ func TestRunningContainer(t *testing.T) {
 		}
 	})
 
+	// Kubernetes probes a container by exec every few seconds for weeks:
+	// the shim's per-exec files (pid files, process specs) go with each
+	// exec's Delete, also for execs that failed to start, so the
+	// container's state and work dirs and the runsc root hold as many files
+	// after the probes as before. (Ids are not reused here: the events
+	// checker keys execs by id; shim/proc's tests reuse them.)
+	t.Run("ExecProbesLeaveNoFiles", func(t *testing.T) {
+		dirs := []string{
+			filepath.Join(e.d.Dir, "state", "io.containerd.runtime.v1.linux", namespace, c.ID()),
+			filepath.Join(e.d.Dir, "root", "io.containerd.runtime.v1.linux", namespace, c.ID()),
+			e.d.RuntimeRoot,
+		}
+		before := countFiles(t, dirs)
+		for i := 0; i < 10; i++ {
+			if _, st := e.runExec(t, task, fmt.Sprintf("probe-%d", i), process("/bin/true"), cio.NullIO); st.ExitCode() != 0 {
+				t.Fatalf("probe %d: exit code %d, want 0", i, st.ExitCode())
+			}
+			if _, st := e.runExec(t, task, fmt.Sprintf("probe-fails-%d", i), process("/bin/sh", "-c", "exit 1"), cio.NullIO); st.ExitCode() != 1 {
+				t.Fatalf("probe %d: exit code %d, want 1", i, st.ExitCode())
+			}
+			p, err := task.Exec(e.ctx, fmt.Sprintf("probe-missing-%d", i), process("/no/such/binary"), cio.NullIO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, err := p.Wait(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Start(e.ctx); err == nil {
+				t.Fatalf("probe %d: start of a missing binary succeeded", i)
+			}
+			// Wait is released with an exit status, as containerd-shim's.
+			waitExit(t, pc)
+			if _, err := p.Delete(e.ctx); err != nil {
+				t.Fatalf("probe %d: delete the exec that failed to start: %v", i, err)
+			}
+		}
+		if after := countFiles(t, dirs); after != before {
+			t.Errorf("files under %q: %d before 30 exec probes, %d after", dirs, before, after)
+		}
+	})
+
 	t.Run("ExecExistingID", func(t *testing.T) {
 		p, err := task.Exec(e.ctx, "dup", process("/bin/true"), cio.NullIO)
 		if err != nil {
@@ -246,4 +291,25 @@ func TestRunningContainer(t *testing.T) {
 		}
 		e.events.checkExitBeforeDelete(t, c.ID())
 	})
+}
+
+// countFiles counts the files (not directories) under dirs.
+func countFiles(t *testing.T, dirs []string) int {
+	t.Helper()
+	n := 0
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
