@@ -5,12 +5,16 @@
 //
 // Publish only enqueues. One sender goroutine keeps one request in flight,
 // because containerd serves each request in its own goroutine and two in
-// flight may reach subscribers in either order. A failed send is retried at
-// the head of the queue until it is acknowledged: events are never dropped
-// and never reordered. A request the daemon holds is awaited, never
-// re-sent: the daemon would handle the old copy too, late. The only
-// duplicate possible is the event in flight when a connection breaks: its
-// fate is unknown, so it is sent again.
+// flight may reach subscribers in either order. A send that fails because
+// the daemon is unreachable, restarting or busy is retried at the head of
+// the queue until it is acknowledged: such events are never dropped and
+// never reordered. An event the daemon answers with a permanent rejection
+// (InvalidArgument and the like: see isRejection) is tried maxRejections
+// times, then logged, counted and dropped, so that the events behind it
+// still get through. A request the daemon holds is awaited, never re-sent:
+// the daemon would handle the old copy too, late. The only duplicate
+// possible is the event in flight when a connection breaks: its fate is
+// unknown, so it is sent again.
 package publisher
 
 import (
@@ -79,6 +83,7 @@ type Stats struct {
 	Retries    uint64 // sends or connection attempts repeated after a failure
 	Reconnects uint64 // connections established after the first
 	Stalls     uint64 // requests the daemon held longer than RequestTimeout
+	Dropped    uint64 // events the daemon rejected maxRejections times, dropped
 	Transport  string // transport in use: ttrpc, grpc or exec
 	QueueDepth int    // events accepted but not yet acknowledged
 	LastError  string // most recent delivery error, "" if none yet
@@ -253,7 +258,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 // Stats returns the current counters.
 func (p *Publisher) Stats() Stats {
-	enqueued, delivered, depth := p.queue.counts()
+	enqueued, delivered, dropped, depth := p.queue.counts()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{
@@ -262,6 +267,7 @@ func (p *Publisher) Stats() Stats {
 		Retries:    p.retries,
 		Reconnects: p.reconnects,
 		Stalls:     p.stalls,
+		Dropped:    dropped,
 		Transport:  string(p.kind),
 		QueueDepth: depth,
 	}
@@ -280,33 +286,57 @@ func (p *Publisher) statsEntry() *log.Entry {
 		"retries":    s.Retries,
 		"reconnects": s.Reconnects,
 		"stalls":     s.Stalls,
+		"dropped":    s.Dropped,
 		"queued":     s.QueueDepth,
 		"last_error": s.LastError,
 	})
 }
+
+// maxRejections is how many times an event the daemon rejects is sent
+// before it is dropped. Retrying a permanent rejection cannot succeed, but a
+// few tries (about 70 ms of backoff) cover a daemon that misjudged one
+// request, and a bound is what keeps the events behind it moving.
+const maxRejections = 4
+
+// outcome is what became of the event at the head of the queue.
+type outcome int
+
+const (
+	delivered outcome = iota // the daemon acknowledged it
+	dropped                  // the daemon rejected it maxRejections times
+	stopping                 // the publisher is closing; it stays queued
+)
 
 // run is the sender: one envelope at a time, in queue order.
 func (p *Publisher) run() {
 	defer close(p.stopped)
 	for {
 		env := p.queue.head(p.stop)
-		if env == nil || !p.deliver(env) {
+		if env == nil {
 			return
 		}
-		p.queue.ack()
+		switch p.deliver(env) {
+		case delivered:
+			p.queue.ack()
+		case dropped:
+			p.queue.drop()
+		case stopping:
+			return
+		}
 	}
 }
 
-// deliver sends env until the daemon acknowledges it; false means the
-// publisher is stopping.
-func (p *Publisher) deliver(env *envelope) bool {
+// deliver sends env until the daemon acknowledges it or has rejected it
+// maxRejections times, or the publisher stops.
+func (p *Publisher) deliver(env *envelope) outcome {
+	rejections := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.mu.Lock()
 			p.retries++
 			p.mu.Unlock()
 			if !p.sleepBackoff() {
-				return false
+				return stopping
 			}
 		}
 		if p.conn == nil {
@@ -332,18 +362,62 @@ func (p *Publisher) deliver(env *envelope) bool {
 				log.L.WithField("transport", p.transport()).WithField("failures", p.failures).Info("event delivery resumed")
 			}
 			p.backoff, p.failures = 0, 0
-			return true
+			return delivered
 		}
 		if p.runCtx.Err() != nil {
-			return false
+			return stopping
 		}
 		if isUnimplemented(err) && p.downgrade(err) {
 			attempt = -1 // a new transport is not a retry
 			continue
 		}
-		p.fail(fmt.Errorf("%s forward %s: %w", p.transport(), env.topic, err))
+		err = fmt.Errorf("%s forward %s: %w", p.transport(), env.topic, err)
+		if isRejection(err) {
+			// The daemon answered: the connection is sound, keep it.
+			if rejections++; rejections >= maxRejections {
+				p.drop(env, err, rejections)
+				return dropped
+			}
+			p.fail(err)
+			continue
+		}
+		p.fail(err)
 		p.disconnect()
 	}
+}
+
+// drop logs an event the daemon rejected for good, with what identifies it.
+// Decoding the payload for its container id happens only here, off the
+// delivery path.
+func (p *Publisher) drop(env *envelope, err error, tries int) {
+	p.mu.Lock()
+	p.lastErr = err
+	p.mu.Unlock()
+	p.backoff, p.failures = 0, 0
+	log.L.WithError(err).WithFields(log.Fields{
+		"transport":    p.transport(),
+		"namespace":    env.namespace,
+		"topic":        env.topic,
+		"container_id": containerID(env),
+		"tries":        tries,
+	}).Error("containerd rejected an event; dropped it so that the events behind it are delivered")
+}
+
+// containerID is the event's container_id field, as containerd's event
+// filters read it (every task event has one), or "" when it has none.
+func containerID(env *envelope) string {
+	v, err := typeurl.UnmarshalAny(env.event)
+	if err != nil {
+		return ""
+	}
+	f, ok := v.(interface {
+		Field(fieldpath []string) (string, bool)
+	})
+	if !ok {
+		return ""
+	}
+	id, _ := f.Field([]string{"container_id"})
+	return id
 }
 
 // reportStall runs when a request has been in flight for RequestTimeout: a

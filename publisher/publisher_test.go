@@ -2,13 +2,23 @@ package publisher
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/log"
 	"github.com/containerd/containerd/runtime"
-	goruntime "runtime"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func newPublisher(t testing.TB, cfg Config) *Publisher {
@@ -369,5 +379,108 @@ func TestIdlePublisherDoesNotWake(t *testing.T) {
 				t.Errorf("idle publisher goroutines, want only the sender parked on the queue:\n%s", strings.Join(ours, "\n\n"))
 			}
 		})
+	}
+}
+
+// A daemon that rejects one event with InvalidArgument gets it
+// maxRejections times; it is then dropped, logged with its topic and
+// container id, and counted, and the events behind it still arrive, in
+// order. Before, it was retried forever and nothing behind it moved.
+func TestRejectedEventIsDropped(t *testing.T) {
+	const n, bad = 20, 5
+	for _, mode := range []Mode{ModeTTRPC, ModeGRPC} {
+		t.Run(string(mode), func(t *testing.T) {
+			defer log.L.Logger.ReplaceHooks(log.L.Logger.ReplaceHooks(make(logrus.LevelHooks)))
+			logged := logtest.NewLocal(log.L.Logger)
+			var tries atomic.Int32
+			addr := newAddress(t)
+			srv := startServer(t, addr, serverOpts{forward: func(env *events.Envelope) error {
+				if seqOfAny(env) == bad {
+					tries.Add(1)
+					return status.Error(codes.InvalidArgument, "stand-in rejects event 5")
+				}
+				return nil
+			}})
+			got := srv.subscribe(t)
+			p := newPublisher(t, Config{Address: addr, Mode: mode})
+			publishSeq(t, p, 0, n)
+			flush(t, p, 10*time.Second)
+			envs := got.waitFor(t, n-1, 10*time.Second)
+			var want []int
+			for i := 0; i < n; i++ {
+				if i != bad {
+					want = append(want, i)
+				}
+			}
+			if g := seqs(t, envs); !slices.Equal(g, want) {
+				t.Fatalf("received %v, want %v", g, want)
+			}
+			if got := tries.Load(); got != maxRejections {
+				t.Fatalf("the rejected event was sent %d times, want %d", got, maxRejections)
+			}
+			s := p.Stats()
+			if s.Published != n || s.Delivered != n-1 || s.Dropped != 1 || s.QueueDepth != 0 || !strings.Contains(s.LastError, "InvalidArgument") {
+				t.Fatalf("stats %+v", s)
+			}
+			var drops []*logrus.Entry
+			for _, e := range logged.AllEntries() {
+				if e.Level == logrus.ErrorLevel {
+					drops = append(drops, e)
+				}
+			}
+			if len(drops) != 1 || drops[0].Data["topic"] != runtime.TaskExitEventTopic || drops[0].Data["container_id"] != strconv.Itoa(bad) {
+				t.Fatalf("want one error naming topic %s and container %d, logged %v", runtime.TaskExitEventTopic, bad, drops)
+			}
+		})
+	}
+}
+
+// Answers that say nothing about the event itself are retried past
+// maxRejections: the event is delivered in its place, nothing is dropped.
+func TestTransientAnswersAreRetried(t *testing.T) {
+	const n, held = 10, 3
+	for _, code := range []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted} {
+		t.Run(code.String(), func(t *testing.T) {
+			var tries atomic.Int32
+			addr := newAddress(t)
+			srv := startServer(t, addr, serverOpts{forward: func(env *events.Envelope) error {
+				if seqOfAny(env) == held && tries.Add(1) <= 2*maxRejections {
+					return status.Error(code, "stand-in is busy")
+				}
+				return nil
+			}})
+			got := srv.subscribe(t)
+			p := newPublisher(t, Config{Address: addr, Mode: ModeTTRPC, MaxBackoff: 20 * time.Millisecond})
+			publishSeq(t, p, 0, n)
+			flush(t, p, 10*time.Second)
+			checkSequence(t, seqs(t, got.waitFor(t, n, 10*time.Second)), n)
+			if s := p.Stats(); s.Dropped != 0 || s.Delivered != n {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+func TestIsRejection(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("connection reset"), false},
+		{status.Error(codes.Unavailable, ""), false},
+		{status.Error(codes.DeadlineExceeded, ""), false},
+		{status.Error(codes.Canceled, ""), false},
+		{status.Error(codes.Aborted, ""), false},
+		{status.Error(codes.Unimplemented, ""), false},
+		{status.Error(codes.InvalidArgument, ""), true},
+		{status.Error(codes.FailedPrecondition, ""), true},
+		{status.Error(codes.NotFound, ""), true},
+		{status.Error(codes.ResourceExhausted, ""), true},
+		{status.Error(codes.Unknown, ""), true},
+		{status.Error(codes.Internal, ""), true},
+	} {
+		if got := isRejection(fmt.Errorf("ttrpc forward /tasks/exit: %w", c.err)); got != c.want {
+			t.Errorf("isRejection(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -26,6 +26,7 @@ type queue struct {
 	capacity  int
 	enqueued  uint64 // total ever accepted
 	delivered uint64 // total ever acknowledged
+	dropped   uint64 // total ever dropped after the daemon rejected them
 	closed    bool
 	// changed is closed and replaced on every change, waking all waiters.
 	changed chan struct{}
@@ -90,28 +91,43 @@ func (q *queue) head(stop <-chan struct{}) *envelope {
 func (q *queue) ack() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.pop()
+	q.delivered++
+	q.broadcast()
+}
+
+// drop removes the head after the daemon rejected it for good.
+func (q *queue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pop()
+	q.dropped++
+	q.broadcast()
+}
+
+// pop removes the head; the caller holds mu.
+func (q *queue) pop() {
 	q.items[0] = nil
 	q.items = q.items[1:]
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go after a burst
 	}
-	q.delivered++
-	q.broadcast()
 }
 
-// flush waits until every envelope accepted before the call is acknowledged.
+// flush waits until every envelope accepted before the call is acknowledged
+// (or dropped after the daemon rejected it: nothing is left to wait for).
 func (q *queue) flush(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	target := q.enqueued
-	for q.delivered < target {
+	for q.delivered+q.dropped < target {
 		wait := q.changed
 		q.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
 			q.mu.Lock()
-			return fmt.Errorf("flush: %d events still pending delivery to containerd: %w", target-q.delivered, ctx.Err())
+			return fmt.Errorf("flush: %d events still pending delivery to containerd: %w", target-q.delivered-q.dropped, ctx.Err())
 		}
 		q.mu.Lock()
 	}
@@ -126,8 +142,8 @@ func (q *queue) close() {
 	q.broadcast()
 }
 
-func (q *queue) counts() (enqueued, delivered uint64, depth int) {
+func (q *queue) counts() (enqueued, delivered, dropped uint64, depth int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.enqueued, q.delivered, len(q.items)
+	return q.enqueued, q.delivered, q.dropped, len(q.items)
 }

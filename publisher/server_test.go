@@ -11,6 +11,8 @@ import (
 	"time"
 
 	eventtypes "github.com/containerd/containerd/api/events"
+	eventsapi "github.com/containerd/containerd/api/services/events/v1"
+	ttrpcevents "github.com/containerd/containerd/api/services/ttrpc/events/v1"
 	"github.com/containerd/containerd/events"
 	"github.com/containerd/containerd/events/exchange"
 	"github.com/containerd/containerd/namespaces"
@@ -38,6 +40,9 @@ type serverOpts struct {
 	// hang, when set, reads no ttrpc request until released, like a daemon
 	// stopped with SIGSTOP.
 	hang *hang
+	// forward, when set, answers each Forward before the events service
+	// does: a non-nil error is the daemon's answer, nil passes the event on.
+	forward func(env *events.Envelope) error
 }
 
 type hang struct {
@@ -97,7 +102,11 @@ func (s *eventServer) serve(opts serverOpts) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if !opts.ttrpcUnimplemented {
+		switch {
+		case opts.ttrpcUnimplemented:
+		case opts.forward != nil:
+			ttrpcevents.RegisterEventsService(srv, filteringTTRPC{exchange: s.exchange, forward: opts.forward})
+		default:
 			svc.(interface{ RegisterTTRPC(*ttrpc.Server) error }).RegisterTTRPC(srv)
 		}
 		l := listen(s.t, s.address+".ttrpc")
@@ -109,13 +118,48 @@ func (s *eventServer) serve(opts serverOpts) {
 	}
 	if !opts.noGRPC {
 		srv := grpc.NewServer()
-		if !opts.grpcUnimplemented {
+		switch {
+		case opts.grpcUnimplemented:
+		case opts.forward != nil:
+			eventsapi.RegisterEventsServer(srv, filteringGRPC{EventsServer: svc, forward: opts.forward})
+		default:
 			svc.(interface{ Register(*grpc.Server) error }).Register(srv)
 		}
 		l := listen(s.t, s.address)
 		go srv.Serve(l)
 		s.grpcSrv = srv
 	}
+}
+
+// filteringTTRPC is the ttrpc events service with serverOpts.forward first.
+type filteringTTRPC struct {
+	exchange *exchange.Exchange
+	forward  func(*events.Envelope) error
+}
+
+func (f filteringTTRPC) Forward(ctx context.Context, r *ttrpcevents.ForwardRequest) (*types.Empty, error) {
+	env := &events.Envelope{Timestamp: r.Envelope.Timestamp, Namespace: r.Envelope.Namespace, Topic: r.Envelope.Topic, Event: r.Envelope.Event}
+	if err := f.forward(env); err != nil {
+		return nil, err
+	}
+	if err := f.exchange.Forward(ctx, env); err != nil {
+		return nil, err
+	}
+	return &types.Empty{}, nil
+}
+
+// filteringGRPC is the gRPC events service with serverOpts.forward first.
+type filteringGRPC struct {
+	eventsapi.EventsServer
+	forward func(*events.Envelope) error
+}
+
+func (f filteringGRPC) Forward(ctx context.Context, r *eventsapi.ForwardRequest) (*types.Empty, error) {
+	env := &events.Envelope{Timestamp: r.Envelope.Timestamp, Namespace: r.Envelope.Namespace, Topic: r.Envelope.Topic, Event: r.Envelope.Event}
+	if err := f.forward(env); err != nil {
+		return nil, err
+	}
+	return f.EventsServer.Forward(ctx, r)
 }
 
 func listen(t testing.TB, path string) net.Listener {
@@ -197,6 +241,24 @@ func (r *received) waitFor(t testing.TB, n int, timeout time.Duration) []*events
 // seqEvent is event number i: its sequence travels in ContainerID.
 func seqEvent(i int) *eventtypes.TaskExit {
 	return &eventtypes.TaskExit{ContainerID: strconv.Itoa(i), ID: strconv.Itoa(i), Pid: uint32(i), ExitStatus: uint32(i % 256)}
+}
+
+// seqOfAny is seqOf for a stand-in server, which has no t: -1 when env is
+// not a sequence event.
+func seqOfAny(env *events.Envelope) int {
+	v, err := typeurl.UnmarshalAny(env.Event)
+	if err != nil {
+		return -1
+	}
+	e, ok := v.(*eventtypes.TaskExit)
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(e.ContainerID)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func seqOf(t testing.TB, env *events.Envelope) int {

@@ -113,6 +113,39 @@ func isUnimplemented(err error) bool {
 	return ok && s.Code() == codes.Unimplemented
 }
 
+// isRejection reports whether err is the daemon's answer refusing this
+// event, which sending it again will not change, as opposed to a failure to
+// reach or hear from the daemon, which is retried until it passes.
+//
+// Retried without bound (transient):
+//   - an error without a status: the connection failed or broke;
+//   - Unavailable: the daemon is going away or the connection broke
+//     (grpcunary reports a broken connection and GOAWAY so);
+//   - DeadlineExceeded and Canceled: the call was cut short (the publisher
+//     sets no deadline, so it was the daemon or the connection), which says
+//     nothing about the event;
+//   - Aborted: a conflict that gRPC defines as retryable;
+//   - Unimplemented: the daemon lacks the service; auto mode moves to the
+//     next transport, a pinned one waits for a daemon that has it.
+//
+// Everything else is a rejection: InvalidArgument, FailedPrecondition,
+// NotFound and the like are containerd's errdefs classes for a request it
+// will not take; Unknown and Internal are its handler failing on this
+// event; ResourceExhausted is the message exceeding the transport's maximum
+// size (ttrpc answers it so; containerd has no rate limits), which stays
+// exceeded.
+func isRejection(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted, codes.Unimplemented:
+		return false
+	}
+	return true
+}
+
 // execTransport forks `containerd publish` for every event.
 type execTransport struct{ fallback Forwarder }
 
