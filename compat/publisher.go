@@ -57,12 +57,22 @@ func (p *Publisher) PublishAny(ctx context.Context, namespace, topic string, eve
 	if err != nil {
 		return fmt.Errorf("compat publish %s: marshal envelope: %w", topic, err)
 	}
+	// A context that has ended would start the child only to kill it at
+	// once (WaitTimeout with a timeout of zero or less).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("compat publish %s: %w", topic, err)
+	}
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
-		timeout = time.Until(deadline)
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		if left <= 0 {
+			// Passed since the check above.
+			return fmt.Errorf("compat publish %s: %w", topic, context.DeadlineExceeded)
+		}
+		timeout = min(timeout, left)
 	}
 
 	var stderr bytes.Buffer

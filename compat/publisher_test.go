@@ -2,7 +2,9 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +95,47 @@ func TestErrorsAreClear(t *testing.T) {
 			t.Fatalf("publish past its timeout: %v", err)
 		}
 	})
+}
+
+// A context that has already ended is an error that says so, and nothing is
+// forked: before, a passed deadline started `containerd publish` and killed
+// it at once, and a cancelled context ran it to the end.
+func TestEndedContextDoesNotFork(t *testing.T) {
+	// A stand-in that would succeed, leaving a mark that it ran: only the
+	// context can fail the publish.
+	dir := t.TempDir()
+	bin, ran := filepath.Join(dir, "containerd"), filepath.Join(dir, "ran")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\ntouch "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := New(bin, "/tmp/compat-unused.sock")
+	passed, cancel := context.WithDeadline(nsCtx(), time.Now().Add(-time.Second))
+	defer cancel()
+	cancelled, cancel2 := context.WithCancel(nsCtx())
+	cancel2()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"deadline passed", passed, context.DeadlineExceeded},
+		{"cancelled", cancelled, context.Canceled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := p.Publish(c.ctx, runtime.TaskExitEventTopic, &eventtypes.TaskExit{ContainerID: "c1"})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("publish with an ended context: %v, want %v", err, c.want)
+			}
+			if _, err := os.Stat(ran); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the stand-in ran (stat %s: %v)", ran, err)
+			}
+		})
+	}
+	// The stand-in works: with a live context it runs.
+	if err := p.Publish(nsCtx(), runtime.TaskExitEventTopic, &eventtypes.TaskExit{ContainerID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ran); err != nil {
+		t.Fatalf("the stand-in left no mark: %v", err)
+	}
 }
