@@ -57,7 +57,7 @@ func run(ctx context.Context, shimPath string, rounds, probes int) error {
 		return err
 	}
 	defer direct.Close()
-	fork, err := cri.Start(ctx, cri.Options{Shim: shim, ShimConfig: cri.ShimConfig + "[publisher]\n  mode = \"exec\"\n"})
+	fork, err := cri.Start(ctx, cri.Options{Shim: shim, ShimConfig: direct.ShimConfig + "[publisher]\n  mode = \"exec\"\n"})
 	if err != nil {
 		return err
 	}

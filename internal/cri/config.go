@@ -68,11 +68,29 @@ const HandlerTemplate = `    [plugins."io.containerd.grpc.v1.cri".containerd.run
         RuntimeRoot = "{{.RuntimeRoot}}"
 {{- end}}`
 
-// ShimConfig is the shim's -config for the CRI path: this runsc's default
-// network ("sandbox") fails in every pod, "host" uses the pod's CNI netns.
+// ShimConfig is the shim's -config for the CRI path with a current runsc:
+// gVisor's own network stack (runsc's default and its secure mode) in the
+// pod's CNI netns.
 const ShimConfig = `[runsc_config]
+  network = "sandbox"
+`
+
+// ShimConfig2022 is the shim's -config for a 2022 runsc (Debian's): its
+// network = "sandbox" fails in every pod (a root-netns check that misfires
+// on recent kernels), "host" uses the pod's CNI netns through the host's
+// stack.
+const ShimConfig2022 = `[runsc_config]
   network = "host"
 `
+
+// ShimConfigFor returns the shim config the tests use with the runsc whose
+// `runsc --version` is version.
+func ShimConfigFor(version string) string {
+	if Runsc2022(version) {
+		return ShimConfig2022
+	}
+	return ShimConfig
+}
 
 // SandboxImage is containerd 1.6's default sandbox_image; the harness
 // imports its pause image under that name.

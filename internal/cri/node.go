@@ -34,8 +34,8 @@ var ErrMissing = errors.New("missing dependency")
 type Options struct {
 	// Shim is the built shim binary.
 	Shim string
-	// ShimConfig is the shim's -config; empty means the package's
-	// ShimConfig.
+	// ShimConfig is the shim's -config; empty means ShimConfigFor the
+	// runsc on PATH.
 	ShimConfig string
 	// Images are more images from the busybox layer (CritestImages).
 	Images []Image
@@ -54,6 +54,10 @@ type Node struct {
 	Daemon   *ctrdaemon.Daemon
 	Net      *network
 	Handlers []Handler
+	// RunscVersion is the first line of `runsc --version`.
+	RunscVersion string
+	// ShimConfig is the shim's -config the node runs with.
+	ShimConfig string
 
 	crictl       string
 	crictlConfig string
@@ -72,11 +76,15 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, fmt.Errorf("%w: %s not found (make setup installs runc, runsc, containerd and containernetworking-plugins)", ErrMissing, bin)
 		}
 	}
+	version, err := RunscVersion()
+	if err != nil {
+		return nil, err
+	}
 	shimConfig := opts.ShimConfig
 	if shimConfig == "" {
-		shimConfig = ShimConfig
+		shimConfig = ShimConfigFor(version)
 	}
-	n := &Node{crictl: crictl}
+	n := &Node{crictl: crictl, RunscVersion: version, ShimConfig: shimConfig}
 	buildDir, err := os.MkdirTemp("", "cri-images-")
 	if err != nil {
 		return nil, err

@@ -30,16 +30,49 @@ type Mount struct {
 	HostPath, ContainerPath string
 }
 
+// PIDMode is a PID namespace option of CRI (namespace_options.pid).
+type PIDMode int
+
+// The PID namespace modes the harness uses; the zero value is kubelet's
+// default.
+const (
+	// PIDContainer is a PID namespace per container (CRI's CONTAINER).
+	PIDContainer PIDMode = iota
+	// PIDPod is one PID namespace for the pod (CRI's POD): kubelet's
+	// shareProcessNamespace sets it on the pod and on every container.
+	PIDPod
+)
+
+// cri is the CRI enum value: POD is 0, CONTAINER 1.
+func (m PIDMode) cri() int {
+	if m == PIDPod {
+		return 0
+	}
+	return 1
+}
+
 // Container describes an app container of a pod.
 type Container struct {
 	Name    string
 	Command []string
 	Mounts  []Mount
+	PID     PIDMode
 }
 
-// RunPod starts a pod sandbox with handler. Each container gets its own
-// PID namespace (kubelet's default; this runsc crashes with a pod-wide one).
+// PodOptions configure a pod sandbox.
+type PodOptions struct {
+	// PID is the sandbox's PID namespace option.
+	PID PIDMode
+}
+
+// RunPod starts a pod sandbox with handler and kubelet's default options
+// (a PID namespace per container).
 func (n *Node) RunPod(ctx context.Context, handler, name string) (*Pod, error) {
+	return n.RunPodWith(ctx, handler, name, PodOptions{})
+}
+
+// RunPodWith starts a pod sandbox with handler and opts.
+func (n *Node) RunPodWith(ctx context.Context, handler, name string, opts PodOptions) (*Pod, error) {
 	seq := podSeq.Add(1)
 	uid := fmt.Sprintf("%s-%d-%d", name, os.Getpid(), seq)
 	// kubelet gives every pod a cgroup parent; CRI's pod stats read it.
@@ -53,7 +86,7 @@ func (n *Node) RunPod(ctx context.Context, handler, name string) (*Pod, error) {
 		"log_directory": dir,
 		"linux": map[string]any{
 			"cgroup_parent":    cgroupParent,
-			"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}},
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": opts.PID.cri()}},
 		},
 	}
 	path := filepath.Join(dir, "pod.json")
@@ -80,7 +113,7 @@ func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
 		"log_path": c.Name + ".log",
 		"mounts":   mounts,
 		"linux": map[string]any{
-			"security_context": map[string]any{"namespace_options": map[string]any{"pid": 1}},
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": c.PID.cri()}},
 		},
 	}
 	path := filepath.Join(filepath.Dir(p.ConfigPath), c.Name+".json")

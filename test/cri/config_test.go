@@ -51,14 +51,16 @@ func TestDocsConfigIsTheTestedConfig(t *testing.T) {
 	if _, err := toml.Decode(withDeprecated, &parsed); err != nil {
 		t.Errorf("the config with the deprecated handler does not parse: %v", err)
 	}
-	shim := docBlock(t, "shim-config")
-	if shim != cri.ShimConfig {
-		t.Errorf("docs/cri.md's runsc.toml %q, the tests use %q", shim, cri.ShimConfig)
-	}
-	path := filepath.Join(t.TempDir(), "runsc.toml")
-	os.WriteFile(path, []byte(shim), 0o644)
-	if _, err := config.Load(path); err != nil {
-		t.Errorf("the shim rejects docs/cri.md's runsc.toml: %v", err)
+	for marker, want := range map[string]string{"shim-config": cri.ShimConfig, "shim-config-2022": cri.ShimConfig2022} {
+		shim := docBlock(t, marker)
+		if shim != want {
+			t.Errorf("docs/cri.md's runsc.toml (%s) %q, the tests use %q", marker, shim, want)
+		}
+		path := filepath.Join(t.TempDir(), "runsc.toml")
+		os.WriteFile(path, []byte(shim), 0o644)
+		if _, err := config.Load(path); err != nil {
+			t.Errorf("the shim rejects docs/cri.md's runsc.toml (%s): %v", marker, err)
+		}
 	}
 }
 

@@ -18,6 +18,9 @@ import (
 
 var (
 	node *cri.Node
+	// shimPath is the shim the node runs, for tests that start a node of
+	// their own.
+	shimPath string
 	// nodeErr is why there is no node: a skip outside CI, a failure in it.
 	nodeErr error
 )
@@ -41,7 +44,8 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(shim)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		node, nodeErr = cri.Start(ctx, cri.Options{Shim: shim + "/gvisor-containerd-shim"})
+		shimPath = shim + "/gvisor-containerd-shim"
+		node, nodeErr = cri.Start(ctx, cri.Options{Shim: shimPath})
 		cancel()
 		if nodeErr != nil {
 			return m.Run()

@@ -3,6 +3,7 @@ package cri_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,23 +76,29 @@ func TestPodIPAnswersFromHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Bounded: at most 50 requests, straight to the pod's own address
-		// (never through a proxy from the environment).
-		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-		var lastErr error
-		for i := 0; i < 50; i++ {
-			resp, err := client.Get(fmt.Sprintf("http://%s:8080/", ip))
-			if err == nil {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if strings.TrimSpace(string(body)) != want {
-					t.Fatalf("GET %s: %q, want %q", ip, body, want)
-				}
-				return
-			}
-			lastErr = err
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("pod IP %s did not answer: %v", ip, lastErr)
+		getFromHost(t, ip, want)
 	})
+}
+
+// getFromHost fetches http://ip:8080/ and checks the page is want.
+func getFromHost(t *testing.T, ip net.IP, want string) {
+	t.Helper()
+	// Bounded: at most 50 requests, straight to the pod's own address
+	// (never through a proxy from the environment).
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	var lastErr error
+	for i := 0; i < 50; i++ {
+		resp, err := client.Get(fmt.Sprintf("http://%s:8080/", ip))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.TrimSpace(string(body)) != want {
+				t.Fatalf("GET %s: %q, want %q", ip, body, want)
+			}
+			return
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("pod IP %s did not answer: %v", ip, lastErr)
 }
