@@ -57,12 +57,17 @@ type Container struct {
 	Command []string
 	Mounts  []Mount
 	PID     PIDMode
+	// Privileged runs it privileged (its pod must be too): containerd gives
+	// it every capability it knows and the host's devices.
+	Privileged bool
 }
 
 // PodOptions configure a pod sandbox.
 type PodOptions struct {
 	// PID is the sandbox's PID namespace option.
 	PID PIDMode
+	// Privileged lets the pod have privileged containers.
+	Privileged bool
 }
 
 // RunPod starts a pod sandbox with handler and kubelet's default options
@@ -86,7 +91,7 @@ func (n *Node) RunPodWith(ctx context.Context, handler, name string, opts PodOpt
 		"log_directory": dir,
 		"linux": map[string]any{
 			"cgroup_parent":    cgroupParent,
-			"security_context": map[string]any{"namespace_options": map[string]any{"pid": opts.PID.cri()}},
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": opts.PID.cri()}, "privileged": opts.Privileged},
 		},
 	}
 	path := filepath.Join(dir, "pod.json")
@@ -113,7 +118,7 @@ func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
 		"log_path": c.Name + ".log",
 		"mounts":   mounts,
 		"linux": map[string]any{
-			"security_context": map[string]any{"namespace_options": map[string]any{"pid": c.PID.cri()}},
+			"security_context": map[string]any{"namespace_options": map[string]any{"pid": c.PID.cri()}, "privileged": c.Privileged},
 		},
 	}
 	path := filepath.Join(filepath.Dir(p.ConfigPath), c.Name+".json")

@@ -243,6 +243,9 @@ func (o *CreateOpts) args() []string {
 
 // Create runs `runsc create`: the sandbox is up, the container not started.
 func (r *Runsc) Create(ctx context.Context, id, bundle string, opts *CreateOpts) error {
+	if err := r.fitBundleCapabilities(ctx, bundle); err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
 	return r.runCreating(ctx, id, append([]string{"create", "--bundle", bundle}, opts.args()...), opts)
 }
 
@@ -338,6 +341,11 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 		if err := refuseDroppedByDetach(append(r.globalArgs(), id, opts.PidFile, opts.InternalPidFile, opts.ConsoleSocket.Path())); err != nil {
 			return 0, err
 		}
+	}
+	if spec.Capabilities != nil {
+		caps := *spec.Capabilities // fitCapabilities leaves the caller's sets alone
+		spec.Capabilities = &caps
+		r.fitCapabilities(ctx, "exec in "+id, spec.Capabilities)
 	}
 	f, err := os.CreateTemp(filepath.Dir(opts.PidFile), "process-*.json")
 	if err != nil {
