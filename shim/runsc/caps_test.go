@@ -19,7 +19,7 @@ func TestVersionKnowsLateCapabilities(t *testing.T) {
 		"runsc version release-20230320.0\n":                  true,
 		"runsc version release-20260901.0\n":                  true,
 		"runsc version VERSION_MISSING\nspec: 1.2.1\n":        true, // the Go module's
-		"":                                                    true,
+		"": true,
 	} {
 		if got := versionKnowsLateCapabilities(version); got != want {
 			t.Errorf("versionKnowsLateCapabilities(%q) = %v, want %v", version, got, want)
