@@ -17,10 +17,10 @@ import (
 	"github.com/containerd/containerd"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
+	"github.com/containerd/errdefs"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 )

@@ -6,7 +6,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/ttrpc"
 	"github.com/google/gvisor-containerd-shim/internal/memtrim"
 )

@@ -7,9 +7,9 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/log"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/errdefs"
 	ptypes "github.com/gogo/protobuf/types"
 	"golang.org/x/sys/unix"
 )

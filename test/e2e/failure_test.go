@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
+	"github.com/containerd/errdefs"
 )
 
 // TestCreateFailures checks that a container runsc cannot create fails

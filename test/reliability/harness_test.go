@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -475,12 +474,3 @@ func onlyModes(t *testing.T, modes ...string) {
 // measuringOnly reports whether the run only measures: containerd's own
 // shim is not held to this shim's properties.
 func measuringOnly() bool { return modeName() == legacyMode }
-
-func sortedKeys(m map[string]uint32) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

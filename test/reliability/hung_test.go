@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/errdefs"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/ttrpc"
 )
 

@@ -247,7 +247,8 @@ func killShimAt(t *testing.T, kp killPoint) {
 	if ready != "" {
 		held = awaitLine(ready)
 	}
-	killed := time.Now()
+	// Set on each path just before the shim is killed.
+	var killed time.Time
 	if kp.hold == "create" {
 		created := make(chan error, 1)
 		go func() {
