@@ -170,6 +170,17 @@ critest: setup build
 	$(GO) build -o $(BIN)/critest-run ./cmd/critest-run
 	$(BIN)/critest-run -shim $(SHIM) -critest $(BIN)/critest -reports $(CURDIR)/critest-reports $(CRITEST_FOCUS_FLAG)
 
+# The probe soak (cmd/soak, internal/soak): one pod per handler (runsc on
+# our shim, runc on containerd-shim), 2,000 exec probes each (ok, exit 1, a
+# missing binary) and container restarts; each shim's files, fds, threads,
+# goroutines, USS and log.json before and after, failing what grew
+# (docs/reliability.md). SOAK_FLAGS passes more, e.g. -probes 500 -log soak.log.
+SOAK_FLAGS ?=
+.PHONY: soak
+soak: setup build
+	$(GO) build -o $(BIN)/soak ./cmd/soak
+	$(BIN)/soak -shim $(SHIM) $(SOAK_FLAGS)
+
 # runsc against runc through CRI, alternating: pod start, exit until EXITED,
 # and the exec probe with the direct publisher and the fork fallback.
 .PHONY: cri-bench
