@@ -177,7 +177,7 @@ critest: setup build
 # (docs/reliability.md). SOAK_FLAGS passes more, e.g. -probes 500 -log soak.log.
 SOAK_FLAGS ?=
 .PHONY: soak
-soak: setup build
+soak: setup-packages build
 	$(GO) build -o $(BIN)/soak ./cmd/soak
 	$(BIN)/soak -shim $(SHIM) $(SOAK_FLAGS)
 
