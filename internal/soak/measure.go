@@ -19,10 +19,14 @@ import (
 // procFigures are what /proc says of a process.
 type procFigures struct {
 	fds, threads, ussKiB int
+	// anonKiB is the part of USS not backed by a file: heap, stacks, the
+	// runtime's own. The rest is pages of the binary that no other process
+	// has touched (the code a path runs for the first time).
+	anonKiB int
 }
 
 // readProc counts a process's open fds and reads its threads and USS
-// (Private_Clean + Private_Dirty of smaps_rollup: what killing it frees).
+// (Private_Clean + Private_Dirty of its mappings: what killing it frees).
 func readProc(pid int) (procFigures, error) {
 	var f procFigures
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -30,7 +34,7 @@ func readProc(pid int) (procFigures, error) {
 		return f, err
 	}
 	f.fds = len(fds)
-	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		return f, err
 	}
@@ -38,7 +42,14 @@ func readProc(pid int) (procFigures, error) {
 	if err != nil {
 		return f, err
 	}
-	for _, line := range strings.Split(string(rollup)+string(status), "\n") {
+	fileBacked := false
+	for _, line := range strings.Split(string(smaps)+string(status), "\n") {
+		if m := smapsHeader.FindStringSubmatch(line); m != nil {
+			// A mapping's first line: address range, perms, offset, dev,
+			// inode, then its path if it maps a file.
+			fileBacked = strings.HasPrefix(m[1], "/")
+			continue
+		}
 		k, v, _ := strings.Cut(line, ":")
 		fields := strings.Fields(v)
 		if len(fields) == 0 {
@@ -48,6 +59,9 @@ func readProc(pid int) (procFigures, error) {
 		switch k {
 		case "Private_Clean", "Private_Dirty":
 			f.ussKiB += n
+			if !fileBacked {
+				f.anonKiB += n
+			}
 		case "Threads":
 			f.threads = n
 		}
@@ -57,6 +71,10 @@ func readProc(pid int) (procFigures, error) {
 	}
 	return f, nil
 }
+
+// smapsHeader is the first line of a mapping in /proc/<pid>/smaps; its
+// group is the path, empty for an anonymous mapping.
+var smapsHeader = regexp.MustCompile(`^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$`)
 
 // countFiles counts every entry that is not a directory under root,
 // without crossing into other filesystems (a container's rootfs, a pod's

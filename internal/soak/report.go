@@ -95,6 +95,7 @@ func compare(before, after *snapshot, failed int) []Row {
 		} else {
 			perHandler(role, "USS KiB", fmt.Sprintf("ours <= containerd-shim's +%d", ussSlackKiB), uss, noMoreThanTheirs(ussSlackKiB))
 		}
+		perHandler(role, "USS not file-backed KiB", "(part of USS)", fig(func(f shimFigures) int64 { return int64(f.anonKiB) }), nil)
 		perHandler(role, "log.json bytes", fmt.Sprintf("%d per missing-binary probe", logBytesPerFailure), fig(func(f shimFigures) int64 { return f.logJSON }), atMost(int64(logBytesPerFailure*failed)))
 	}
 	perHandler("runtime root", "files", "exact", func(s *snapshot, h string) int64 { return int64(s.runtimeRoot[h]) }, atMost(0))

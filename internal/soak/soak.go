@@ -333,9 +333,9 @@ var roles = []string{roleSandbox, roleProbed, roleRestarted}
 
 // shimFigures are one shim's figures at one time.
 type shimFigures struct {
-	pid, fds, threads, goroutines, ussKiB int
-	stateFiles, workFiles                 int   // under containerd's state/root dirs, in dirs named after its container
-	logJSON                               int64 // bytes of the bundle's log.json; -1: none
+	pid, fds, threads, goroutines, ussKiB, anonKiB int
+	stateFiles, workFiles                          int   // under containerd's state/root dirs, in dirs named after its container
+	logJSON                                        int64 // bytes of the bundle's log.json; -1: none
 }
 
 // snapshot is every figure at one time.
@@ -374,7 +374,7 @@ func measure(ctx context.Context, node *cri.Node, runs []*handlerRun, quiet time
 			}
 			ids[r.handler+role] = id
 			allIDs = append(allIDs, id)
-			s.shims[r.handler][role] = shimFigures{pid: pid, fds: f.fds, threads: f.threads, ussKiB: f.ussKiB,
+			s.shims[r.handler][role] = shimFigures{pid: pid, fds: f.fds, threads: f.threads, ussKiB: f.ussKiB, anonKiB: f.anonKiB,
 				logJSON: fileSize(filepath.Join(node.Daemon.Dir, "state", "io.containerd.runtime.v1.linux", v1Namespace, id, "log.json"))}
 		}
 	}
