@@ -30,6 +30,7 @@ func main() {
 	flag.IntVar(&cfg.Probes, "probes", cfg.Probes, "exec probes per handler")
 	flag.IntVar(&cfg.RestartEvery, "restart-every", cfg.RestartEvery, "restart the pod's other app container after every this many probes (0: never)")
 	flag.DurationVar(&cfg.ProbeTimeout, "probe-timeout", cfg.ProbeTimeout, "the most a probe may take to give its result")
+	flag.IntVar(&cfg.Checkpoints, "checkpoints", cfg.Checkpoints, "pause this many times to read the probed shims' USS once quiet (how it grows with the probes)")
 	flag.DurationVar(&cfg.Quiet, "quiet", cfg.Quiet, "wait after the last call before reading the figures (the shim returns memory 2s after its last RPC)")
 	keepLog := flag.String("log", "", "copy containerd's log (the shims' goroutine dumps, their stderr) to this file before the node is removed")
 	flag.Parse()

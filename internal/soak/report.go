@@ -139,7 +139,11 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "\nrestarts: %s %d, %s %d\n\n", handlerLabel(Handlers[0]), r.Restarts[Handlers[0]], handlerLabel(Handlers[1]), r.Restarts[Handlers[1]])
-	fmt.Fprintf(w, "| subject | figure | %s | %s | tolerance | |\n|---|---|---|---|---|---|\n", handlerLabel(Handlers[0]), handlerLabel(Handlers[1]))
+	fmt.Fprintf(w, "| probed container's shim, once quiet | %s USS (not file-backed) KiB | %s USS (not file-backed) KiB |\n|---|---|---|\n", handlerLabel(Handlers[0]), handlerLabel(Handlers[1]))
+	for _, p := range r.Curve {
+		fmt.Fprintf(w, "| after %d probes | %d (%d) | %d (%d) |\n", p.Probes, p.USS[Handlers[0]], p.Anon[Handlers[0]], p.USS[Handlers[1]], p.Anon[Handlers[1]])
+	}
+	fmt.Fprintf(w, "\n| subject | figure | %s | %s | tolerance | |\n|---|---|---|---|---|---|\n", handlerLabel(Handlers[0]), handlerLabel(Handlers[1]))
 	cell := func(row Row, h string) string {
 		b, a := row.Before[h], row.After[h]
 		return fmt.Sprintf("%d -> %d (%+d)", b, a, a-b)

@@ -38,6 +38,10 @@ type Config struct {
 	// memory: the shim returns its free memory 2 s after its last RPC
 	// (internal/memtrim).
 	Quiet time.Duration
+	// Checkpoints is how many times the probing pauses, evenly spread, to
+	// read the probed containers' shims' USS once quiet: whether memory
+	// levels off or keeps growing with the probes.
+	Checkpoints int
 	// Progress, when set, gets a line every 100 probes.
 	Progress io.Writer
 }
@@ -45,7 +49,7 @@ type Config struct {
 // DefaultConfig is the run `make soak` does: 2,000 probes, a restart every
 // 50, 10 s per probe.
 func DefaultConfig() Config {
-	return Config{Probes: 2000, RestartEvery: 50, ProbeTimeout: 10 * time.Second, Quiet: 3 * time.Second}
+	return Config{Probes: 2000, RestartEvery: 50, ProbeTimeout: 10 * time.Second, Quiet: 3 * time.Second, Checkpoints: 3}
 }
 
 // Kind is what a probe runs.
@@ -114,6 +118,7 @@ type handlerRun struct {
 	restarts          int
 	latency           [3][]time.Duration // by Kind
 	wrong             []string
+	stopped           bool // after maxWrong wrong results
 }
 
 // Report is a soak run's outcome.
@@ -123,17 +128,26 @@ type Report struct {
 	Rows     []Row
 	Latency  map[string][3][]time.Duration // by handler, then Kind
 	Restarts map[string]int
+	// Curve is the probed containers' shims' USS in KiB, by handler, after
+	// 0, ..., Probes probes (each read once quiet).
+	Curve []CurvePoint
 	// Failures are the wrong or late probe results and the figures past
 	// their tolerance, one line each.
 	Failures []string
+}
+
+// CurvePoint is the probed containers' shims' USS after Probes probes.
+type CurvePoint struct {
+	Probes    int
+	USS, Anon map[string]int // KiB by handler; Anon is the part not file-backed
 }
 
 // Run starts a pod per handler on node, probes and restarts, and measures
 // before and after. An error means the run could not be done; a result
 // that is wrong or a figure that grew is in Report.Failures.
 func Run(ctx context.Context, node *cri.Node, cfg Config) (*Report, error) {
-	if cfg.Probes <= 0 || cfg.RestartEvery < 0 || cfg.ProbeTimeout <= 0 {
-		return nil, fmt.Errorf("soak: probes (%d) and probe timeout (%v) must be positive, restart interval (%d) not negative", cfg.Probes, cfg.ProbeTimeout, cfg.RestartEvery)
+	if cfg.Probes <= 0 || cfg.RestartEvery < 0 || cfg.ProbeTimeout <= 0 || cfg.Checkpoints < 0 {
+		return nil, fmt.Errorf("soak: probes (%d) and probe timeout (%v) must be positive, restart interval (%d) and checkpoints (%d) not negative", cfg.Probes, cfg.ProbeTimeout, cfg.RestartEvery, cfg.Checkpoints)
 	}
 	start := time.Now()
 	runs := make([]*handlerRun, len(Handlers))
@@ -169,15 +183,28 @@ func Run(ctx context.Context, node *cri.Node, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("before: %w", err)
 	}
 
-	if err := eachHandler(runs, func(r *handlerRun) error { return r.soak(ctx, node, cfg) }); err != nil {
-		return nil, err
+	curve := []CurvePoint{probedUSS(0, before, runs)}
+	for seg := 0; seg <= cfg.Checkpoints; seg++ {
+		from, to := cfg.Probes*seg/(cfg.Checkpoints+1), cfg.Probes*(seg+1)/(cfg.Checkpoints+1)
+		if err := eachHandler(runs, func(r *handlerRun) error { return r.soak(ctx, node, cfg, from, to) }); err != nil {
+			return nil, err
+		}
+		if seg == cfg.Checkpoints {
+			break
+		}
+		p, err := checkpoint(ctx, to, runs, cfg.Quiet)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint after %d probes: %w", to, err)
+		}
+		curve = append(curve, p)
 	}
 
 	after, err := measure(ctx, node, runs, cfg.Quiet)
 	if err != nil {
 		return nil, fmt.Errorf("after: %w", err)
 	}
-	rep := &Report{Config: cfg, Latency: map[string][3][]time.Duration{}, Restarts: map[string]int{}}
+	rep := &Report{Config: cfg, Latency: map[string][3][]time.Duration{}, Restarts: map[string]int{},
+		Curve: append(curve, probedUSS(cfg.Probes, after, runs))}
 	for _, r := range runs {
 		rep.Latency[r.handler] = r.latency
 		rep.Restarts[r.handler] = r.restarts
@@ -232,13 +259,14 @@ func startPod(ctx context.Context, node *cri.Node, handler string) (*handlerRun,
 // each hung probe costs a ProbeTimeout, and a few show the fault.
 const maxWrong = 5
 
-// soak runs cfg.Probes probes into the probed container, restarting the
-// other one every cfg.RestartEvery.
-func (r *handlerRun) soak(ctx context.Context, node *cri.Node, cfg Config) error {
-	for i := 0; i < cfg.Probes; i++ {
+// soak runs probes from to to (of cfg.Probes) into the probed container,
+// restarting the other one every cfg.RestartEvery.
+func (r *handlerRun) soak(ctx context.Context, node *cri.Node, cfg Config, from, to int) error {
+	for i := from; i < to && !r.stopped; i++ {
 		r.probe(ctx, node, cfg, r.probed, KindOf(i), i)
 		if len(r.wrong) >= maxWrong {
 			r.wrong = append(r.wrong, fmt.Sprintf("stopped after probe %d of %d: %d wrong results", i+1, cfg.Probes, len(r.wrong)))
+			r.stopped = true
 			return nil
 		}
 		if cfg.RestartEvery > 0 && (i+1)%cfg.RestartEvery == 0 {
@@ -400,6 +428,39 @@ func measure(ctx context.Context, node *cri.Node, runs []*handlerRun, quiet time
 		}
 	}
 	return s, nil
+}
+
+// probedUSS is the curve's point of a full snapshot.
+func probedUSS(probes int, s *snapshot, runs []*handlerRun) CurvePoint {
+	p := CurvePoint{Probes: probes, USS: map[string]int{}, Anon: map[string]int{}}
+	for _, r := range runs {
+		f := s.shims[r.handler][roleProbed]
+		p.USS[r.handler], p.Anon[r.handler] = f.ussKiB, f.anonKiB
+	}
+	return p
+}
+
+// checkpoint waits quiet and reads the probed containers' shims' USS.
+func checkpoint(ctx context.Context, probes int, runs []*handlerRun, quiet time.Duration) (CurvePoint, error) {
+	p := CurvePoint{Probes: probes, USS: map[string]int{}, Anon: map[string]int{}}
+	select {
+	case <-ctx.Done():
+		return p, ctx.Err()
+	case <-time.After(quiet):
+	}
+	procs := cri.Processes()
+	for _, r := range runs {
+		pid, err := shimPid(procs, r.probed)
+		if err != nil {
+			return p, err
+		}
+		f, err := readProc(pid)
+		if err != nil {
+			return p, err
+		}
+		p.USS[r.handler], p.Anon[r.handler] = f.ussKiB, f.anonKiB
+	}
+	return p, nil
 }
 
 // shimPid finds the shim of container id: containerd starts it with the
