@@ -18,13 +18,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/gvisor-containerd-shim/internal/cri"
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 )
 
 func main() {
@@ -146,7 +146,7 @@ func run(ctx context.Context, shimPath string, rounds, probes int) error {
 	for _, v := range variants {
 		fmt.Printf("| %s | %.1f ms | %.1f ms |\n", v.name, ms(shimCPU[v.name])/float64(probes), ms(daemonCPU[v.name])/float64(probes))
 	}
-	saved := median(probe[variants[1].name]) - median(probe[variants[0].name])
+	saved := stats.Median(probe[variants[1].name]) - stats.Median(probe[variants[0].name])
 	savedCPU := (shimCPU[variants[1].name] + daemonCPU[variants[1].name] - shimCPU[variants[0].name] - daemonCPU[variants[0].name]) / time.Duration(probes)
 	fmt.Printf("\nThe direct publisher saves %v of wall clock at the median and %.1f ms of CPU per exec probe (fork fallback minus direct, same runsc).\n", saved.Round(100*time.Microsecond), ms(savedCPU))
 	return nil
@@ -220,19 +220,12 @@ func startAndExit(ctx context.Context, node *cri.Node, handler string) (start, e
 }
 
 func row(measure, handler string, ds []time.Duration) {
-	sorted := append([]time.Duration(nil), ds...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	sorted := stats.Sorted(ds)
 	q := func(p float64) string {
 		if len(sorted) == 0 {
 			return "-"
 		}
-		return sorted[int(p*float64(len(sorted)-1))].Round(time.Millisecond / 10).String()
+		return stats.Percentile(sorted, p).Round(time.Millisecond / 10).String()
 	}
 	fmt.Printf("| %s | %s | %s | %s | %s |\n", measure, handler, q(0.5), q(0.9), q(1))
-}
-
-func median(ds []time.Duration) time.Duration {
-	sorted := append([]time.Duration(nil), ds...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	return sorted[len(sorted)/2]
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/containerd/typeurl"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -225,7 +225,7 @@ func burst(ctx context.Context, args []string, stdout io.Writer) (*BurstReport, 
 			}
 			if !o.quiet {
 				fmt.Fprintf(os.Stderr, "round %d/%d max_procs %d: burst %.0f ms, shim CPU %.1f ms, exit p50 %.0f ms, load %.2f\n",
-					round+1, o.rounds, t.maxProcs, ms(b.wall), ms(b.shimCPU), ms(percentile(sortedCopy(b.exits), 0.5)), loadAvg()[0])
+					round+1, o.rounds, t.maxProcs, ms(b.wall), ms(b.shimCPU), ms(stats.Median(b.exits)), loadAvg()[0])
 			}
 		}
 	}
@@ -715,10 +715,10 @@ func (t *burstTarget) result() BurstResult {
 		r.Setting = fmt.Sprintf("[shim] max_procs = %d", t.maxProcs)
 	}
 	if len(t.walls) > 0 {
-		walls, cpus := sortedCopy(t.walls), sortedCopy(t.shimCPUs)
-		r.BurstMSMedian, r.BurstMSMax = ms(percentile(walls, 0.5)), ms(walls[len(walls)-1])
-		r.ShimCPUMSMedian, r.ShimCPUMSMax = ms(percentile(cpus, 0.5)), ms(cpus[len(cpus)-1])
-		r.ChildrenCPUMSMedian = ms(percentile(sortedCopy(t.childCPUs), 0.5))
+		walls, cpus := stats.Sorted(t.walls), stats.Sorted(t.shimCPUs)
+		r.BurstMSMedian, r.BurstMSMax = ms(stats.Percentile(walls, 0.5)), ms(stats.Percentile(walls, 1))
+		r.ShimCPUMSMedian, r.ShimCPUMSMax = ms(stats.Percentile(cpus, 0.5)), ms(stats.Percentile(cpus, 1))
+		r.ChildrenCPUMSMedian = ms(stats.Median(t.childCPUs))
 	}
 	if len(t.initExits) > 0 {
 		exits, events := summarize(t.initExits), summarize(t.initEvents)
@@ -726,15 +726,6 @@ func (t *burstTarget) result() BurstResult {
 	}
 	r.Threads = t.threads
 	return r
-}
-
-func sortedCopy(d []time.Duration) []time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return []time.Duration{0}
-	}
-	return s
 }
 
 // close deletes the container (its shim exits, as containerd would have

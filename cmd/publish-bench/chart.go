@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 )
 
 // cdfPoints caps the points per curve: the chart needs the shape, not every
@@ -128,8 +129,7 @@ func fmtDuration(micros float64) string {
 
 // cdf returns at most cdfPoints points (latency µs, fraction ≤ it).
 func cdf(samples []time.Duration) plotter.XYs {
-	s := append([]time.Duration(nil), samples...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	s := stats.Sorted(samples)
 	n := len(s)
 	step := max(n/cdfPoints, 1)
 	var pts plotter.XYs

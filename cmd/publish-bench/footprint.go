@@ -27,6 +27,7 @@ import (
 	"github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -183,7 +184,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		sort.Slice(samples[j], func(a, b int) bool { return samples[j][a].elapsed < samples[j][b].elapsed })
 		sorted := durations(samples[j])
 		p.StartMinMS, p.StartMaxMS = ms(sorted[0]), ms(sorted[len(sorted)-1])
-		p.StartP50MS, p.StartP90MS = ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.9))
+		p.StartP50MS, p.StartP90MS = ms(stats.Percentile(sorted, 0.5)), ms(stats.Percentile(sorted, 0.9))
 		mid := samples[j][len(samples[j])/2]
 		p.IdleRSSKiB, p.IdleThreads = mid.mem.rss, mid.mem.threads
 	}
@@ -617,8 +618,8 @@ func idleCPU(prints []*ShimPrint, window time.Duration) {
 			used = append(used, after-before[pid])
 		}
 		if len(used) > 0 && p.ContainerError == "" {
-			sort.Slice(used, func(a, b int) bool { return used[a] < used[b] })
-			p.IdleCPUMSMedian, p.IdleCPUMSMax = ms(percentile(used, 0.5)), ms(used[len(used)-1])
+			used = stats.Sorted(used)
+			p.IdleCPUMSMedian, p.IdleCPUMSMax = ms(stats.Percentile(used, 0.5)), ms(stats.Percentile(used, 1))
 		}
 	}
 }
@@ -651,8 +652,7 @@ func medianOf(mems []memory, field func(memory) int) int {
 	for i, m := range mems {
 		v[i] = field(m)
 	}
-	sort.Ints(v)
-	return v[(len(v)-1)/2]
+	return stats.Median(v)
 }
 
 func startShimDaemon(p *ShimPrint, debug bool) (*shimDaemon, error) {

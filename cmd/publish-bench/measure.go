@@ -2,15 +2,15 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 )
 
 // monotonicNow reads CLOCK_MONOTONIC, which the subscriber process reads too,
@@ -125,8 +125,7 @@ func summarize(samples []time.Duration) LatencyStats {
 	if len(samples) == 0 {
 		return LatencyStats{}
 	}
-	s := append([]time.Duration(nil), samples...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	s := stats.Sorted(samples)
 	var sum time.Duration
 	for _, v := range s {
 		sum += v
@@ -134,20 +133,11 @@ func summarize(samples []time.Duration) LatencyStats {
 	return LatencyStats{
 		Count: len(s),
 		Mean:  us(sum / time.Duration(len(s))),
-		P50:   us(percentile(s, 0.50)),
-		P90:   us(percentile(s, 0.90)),
-		P99:   us(percentile(s, 0.99)),
+		P50:   us(stats.Percentile(s, 0.50)),
+		P90:   us(stats.Percentile(s, 0.90)),
+		P99:   us(stats.Percentile(s, 0.99)),
 		Max:   us(s[len(s)-1]),
 	}
-}
-
-// percentile uses the nearest-rank method on a sorted sample.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	rank := int(math.Ceil(q*float64(len(sorted)))) - 1
-	if rank < 0 {
-		rank = 0
-	}
-	return sorted[rank]
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
