@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	"github.com/google/gvisor-containerd-shim/internal/eventlog"
 	"github.com/google/gvisor-containerd-shim/internal/rootfs"
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 func main() {
@@ -139,7 +139,7 @@ func runGreeting(ctx context.Context, client *containerd.Client, rootfsDir strin
 		return nil, err
 	}
 	defer c.Delete(context.WithoutCancel(ctx))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 	if err != nil {
 		return nil, err
@@ -167,22 +167,5 @@ func runGreeting(ctx context.Context, client *containerd.Client, rootfsDir strin
 	if _, err := task.Delete(ctx); err != nil {
 		return nil, err
 	}
-	return out.bytes(), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
+	return out.Bytes(), nil
 }

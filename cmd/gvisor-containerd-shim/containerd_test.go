@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // A real containerd configured with this binary as its v1 shim and a runc
@@ -93,7 +94,7 @@ func runRuncContainer(t *testing.T, d *ctrdaemon.Daemon, id string, opts *runcty
 	defer container.Delete(context.Background())
 
 	stdinR, stdinW := io.Pipe()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(stdinR, &stdout, &stderr)))
 	if err != nil {
 		t.Fatalf("new task: %v", err)

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/containerd/ttrpc"
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 	"github.com/google/gvisor-containerd-shim/shim/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -296,7 +296,7 @@ func TestExecHackUsesContainerdShimFromPath(t *testing.T) {
 type shim struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait has returned
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	client shimapi.ShimService
 }
 
@@ -315,7 +315,7 @@ func startShimEnv(t *testing.T, extraFiles []*os.File, env []string, args ...str
 	cmd := exec.Command(containerdtest.BuildShim(t), append(base, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
-	s := &shim{cmd: cmd, exited: make(chan struct{}), stderr: &lockedBuffer{}}
+	s := &shim{cmd: cmd, exited: make(chan struct{}), stderr: &syncbuf.Buffer{}}
 	cmd.Stderr = s.stderr
 	cmd.ExtraFiles = extraFiles
 	if err := cmd.Start(); err != nil {
@@ -529,24 +529,6 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the exec copier and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The shim's binary (this test binary has its imports) runs on one P

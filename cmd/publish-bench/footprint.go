@@ -28,6 +28,7 @@ import (
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
 	"github.com/google/gvisor-containerd-shim/internal/stats"
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -343,7 +344,7 @@ func launchShim(bin, runtime string) (shim *launchedShim, elapsed time.Duration,
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	cmd.ExtraFiles = []*os.File{lf}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr lockedBuffer
+	stderr := syncbuf.Buffer{Max: maxStderr}
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

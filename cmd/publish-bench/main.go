@@ -26,6 +26,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -162,6 +163,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// reaperOnce makes this process reap like a shim, once: the fork path
+// starts and waits its children through containerd's reaper, and reaping
+// every child on SIGCHLD is also what puts each `containerd publish`'s CPU
+// into RUSAGE_CHILDREN as soon as it exits.
 var reaperOnce sync.Once
 
 // run does a whole benchmark and prints the table to stdout.
@@ -208,7 +213,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (*Report, error) 
 	}
 	rep.Config.DaemonPid = o.daemonPid
 	rep.Machine.ContainerdVersion = daemonVersion(o.address)
-	reaperOnce.Do(installReaper)
+	reaperOnce.Do(containerdtest.ReapChildren)
 
 	sub, err := startSubscriber(o.address, o.namespace)
 	if err != nil {

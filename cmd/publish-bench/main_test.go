@@ -234,7 +234,7 @@ func makeBinary(t *testing.T, target, variable, name string) string {
 	// Tests that ran the fork path left this process reaping every child
 	// on SIGCHLD, so a plain Wait could lose the race for make's status
 	// ("waitid: no child processes"); the reaper's own Start/Wait cannot.
-	reaperOnce.Do(installReaper)
+	reaperOnce.Do(containerdtest.ReapChildren)
 	ec, err := reaper.Default.Start(build)
 	if err != nil {
 		t.Fatalf("make %s: %v", target, err)

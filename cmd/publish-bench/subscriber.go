@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	eventsapi "github.com/containerd/containerd/api/services/events/v1"
 	"github.com/containerd/typeurl"
 	"github.com/gogo/protobuf/types"
+
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // The subscriber runs in a child process (this binary again, told by the
@@ -34,6 +35,10 @@ const (
 	recordSize    = 16
 	idPrefix      = "bench-"
 )
+
+// maxStderr is how much of a child's output (the subscriber's, a shim's) is
+// kept for error messages.
+const maxStderr = 8 << 10
 
 // arrival is one event as the subscriber saw it.
 type arrival struct {
@@ -134,7 +139,7 @@ func sequenceOf(any *types.Any) (uint64, error) {
 type subscriberProcess struct {
 	cmd      *exec.Cmd
 	arrivals chan arrival // closed when the child's output ends
-	stderr   *lockedBuffer
+	stderr   *syncbuf.Buffer
 	stdin    io.WriteCloser
 }
 
@@ -152,7 +157,7 @@ func startSubscriber(address, namespace string) (*subscriberProcess, error) {
 	cmd.Env = append(os.Environ(), subscriberEnv+"="+address, namespaceEnv+"="+namespace)
 	// The child must not outlive a killed parent.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	s := &subscriberProcess{cmd: cmd, arrivals: make(chan arrival, 1<<16), stderr: &lockedBuffer{}}
+	s := &subscriberProcess{cmd: cmd, arrivals: make(chan arrival, 1<<16), stderr: &syncbuf.Buffer{Max: maxStderr}}
 	cmd.Stderr = s.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -197,24 +202,4 @@ func (s *subscriberProcess) stop() {
 	s.stdin.Close()
 	s.cmd.Process.Kill()
 	s.cmd.Wait() // ECHILD when the reaper got it first
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 8<<10 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/oci"
+
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // TestCheckpointRestore checkpoints a counting container through
@@ -26,7 +28,7 @@ func TestCheckpointRestore(t *testing.T) {
 	}
 	defer done(context.Background())
 	c := e.container(t, "ckpt", oci.WithProcessArgs("/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done"))
-	var before syncBuffer
+	var before syncbuf.Buffer
 	task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &before, nil)))
 	last := waitCount(t, &before, 5)
 
@@ -50,7 +52,7 @@ func TestCheckpointRestore(t *testing.T) {
 	}
 	counted := waitCount(t, &before, last)
 
-	var after syncBuffer
+	var after syncbuf.Buffer
 	restored, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &after, nil)), func(_ context.Context, _ *containerd.Client, ti *containerd.TaskInfo) error {
 		ti.Checkpoint = image
 		return nil
@@ -85,7 +87,7 @@ func TestCheckpointRestore(t *testing.T) {
 
 // waitCount waits until out's last complete line is a number >= min and
 // returns it.
-func waitCount(t *testing.T, out *syncBuffer, min int) int {
+func waitCount(t *testing.T, out *syncbuf.Buffer, min int) int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

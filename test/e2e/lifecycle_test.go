@@ -8,6 +8,8 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/oci"
+
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -15,7 +17,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("StdoutAndExitZero", func(t *testing.T) {
 		c := e.container(t, "hello", oci.WithProcessArgs("/bin/sh", "-c", "echo hello from gVisor; echo to stderr >&2"))
-		var out syncBuffer
+		var out syncbuf.Buffer
 		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 		st := waitExit(t, statusC)
 		if st.ExitCode() != 0 {
@@ -56,7 +58,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("Stdin", func(t *testing.T) {
 		c := e.container(t, "stdin", oci.WithProcessArgs("/bin/cat"))
-		var out syncBuffer
+		var out syncbuf.Buffer
 		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(strings.NewReader("piped through gVisor\n"), &out, &out)))
 		// cat exits only when its stdin closes after the input.
 		if st := waitExit(t, statusC); st.ExitCode() != 0 {
@@ -98,7 +100,7 @@ func TestLifecycle(t *testing.T) {
 func TestTerminal(t *testing.T) {
 	e := newEnv(t)
 	c := e.container(t, "tty", oci.WithTTY, oci.WithProcessArgs("/bin/sh", "-c", waitForSize("40 100")))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
 	if err := task.Resize(e.ctx, 100, 40); err != nil {
 		t.Fatalf("resize: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // The annotations containerd's CRI plugin puts on a pod's containers.
@@ -143,7 +144,7 @@ func TestPod(t *testing.T) {
 
 	t.Run("AppExitsAtOnce", func(t *testing.T) {
 		c := p.app(t, "app-exit", sh("echo to stdout; echo to stderr >&2; exit 3"))
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr)))
 		if task.Pid() != sandboxPid {
 			t.Errorf("app task pid %d, want the pod sandbox's %d (what runsc reports)", task.Pid(), sandboxPid)
@@ -167,7 +168,7 @@ func TestPod(t *testing.T) {
 
 	t.Run("AppRuns", func(t *testing.T) {
 		c := p.app(t, "app-run", sh(`echo started; trap "echo terminated; exit 143" TERM; while true; do sleep 0.1; done`))
-		var out syncBuffer
+		var out syncbuf.Buffer
 		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 		waitFor(t, "the app's first output", func() bool { return out.String() == "started\n" })
 		if s := taskStatus(t, e.ctx, task); s != containerd.Running {
@@ -188,7 +189,7 @@ func TestPod(t *testing.T) {
 		}
 		pspec := *spec.Process
 		pspec.Args = []string{"/bin/sh", "-c", "echo exec in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 5"}
-		var execOut syncBuffer
+		var execOut syncbuf.Buffer
 		if _, st := e.runExec(t, task, "probe", &pspec, cio.NewCreator(cio.WithStreams(nil, &execOut, &execOut))); st.ExitCode() != 5 {
 			t.Fatalf("exec exit %d, want 5", st.ExitCode())
 		}
@@ -290,7 +291,7 @@ func TestPod(t *testing.T) {
 
 	t.Run("Terminal", func(t *testing.T) {
 		c := p.app(t, "app-tty", sh("[ -t 1 ] && echo stdout is a tty; read line; echo got $line; exit 4"), oci.WithTTY)
-		var out syncBuffer
+		var out syncbuf.Buffer
 		task, statusC := e.start(t, c, cio.NewCreator(cio.WithStreams(strings.NewReader("typed\n"), &out, nil), cio.WithTerminal))
 		if st := waitExit(t, statusC); st.ExitCode() != 4 {
 			t.Fatalf("exit code %d, want 4; output %q", st.ExitCode(), out.String())

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // TestRunningContainer drives one long-running container through exec,
@@ -35,7 +37,7 @@ func TestRunningContainer(t *testing.T) {
 	}
 
 	t.Run("Exec", func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		p, st := e.runExec(t, task, "exec-out", process("/bin/sh", "-c", "echo exec output; exit 3"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 		if st.ExitCode() != 3 {
 			t.Fatalf("exec exit code %d, want 3", st.ExitCode())
@@ -50,7 +52,7 @@ func TestRunningContainer(t *testing.T) {
 	})
 
 	t.Run("ExecTerminal", func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		pspec := process("/bin/sh", "-c", waitForSize("30 90"))
 		pspec.Terminal = true
 		p, err := task.Exec(e.ctx, "exec-tty", pspec, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
@@ -82,7 +84,7 @@ func TestRunningContainer(t *testing.T) {
 	// itself without every argument containing "detach": none of the
 	// shim's may depend on the exec id.
 	t.Run("ExecTerminalIDWithDetach", func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		pspec := process("/bin/sh", "-c", "[ -t 1 ] && echo on a terminal; exit 7")
 		pspec.Terminal = true
 		_, st := e.runExec(t, task, "detach-probe", pspec, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
@@ -106,7 +108,7 @@ func TestRunningContainer(t *testing.T) {
 		pspec := *cspec.Process
 		pspec.Args = []string{"/bin/true"}
 		pspec.Terminal = true
-		_, err = task.Exec(e.ctx, "tty", &pspec, cio.NewCreator(cio.WithStreams(nil, &syncBuffer{}, nil), cio.WithTerminal))
+		_, err = task.Exec(e.ctx, "tty", &pspec, cio.NewCreator(cio.WithStreams(nil, &syncbuf.Buffer{}, nil), cio.WithTerminal))
 		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `exec --detach, which an exec with a terminal needs, drops every argument containing "detach"`) {
 			t.Fatalf("terminal exec in %s: %v, want FailedPrecondition naming runsc's limit", c.ID(), err)
 		}
@@ -123,7 +125,7 @@ func TestRunningContainer(t *testing.T) {
 	// client waits for the exec's output copies before it returns that
 	// error, so the shim must let go of the fifos (it hung forever).
 	t.Run("ExecMissingBinary", func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		p, err := task.Exec(e.ctx, "missing", process("/no/such/binary"), cio.NewCreator(cio.WithStreams(nil, &out, &out)))
 		if err != nil {
 			t.Fatalf("exec: %v", err)

@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
 )
 
 // ioTimeout bounds a wait for output that would otherwise hang forever
@@ -86,7 +88,7 @@ func (e *env) readAcrossReattach(t *testing.T, c containerd.Container, n int, pa
 	direct.Close()
 	time.Sleep(pause)
 
-	var second syncBuffer
+	var second syncbuf.Buffer
 	attached, err := c.Task(e.ctx, cio.NewAttach(cio.WithStreams(nil, &second, nil)))
 	if err != nil {
 		t.Fatalf("attach: %v", err)
