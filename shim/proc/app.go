@@ -39,38 +39,23 @@ const (
 // and publishes it.
 type ExitFunc func(p Process, status int)
 
-// appState is what an app container may do in one state.
-type appState interface {
-	start(ctx context.Context) error
-	delete(ctx context.Context) error
-	kill(ctx context.Context, sig uint32, all bool) error
-	setExited(status int)
-	status() string
-}
-
 // App is an app container of a pod: runsc runs it inside the pod's
 // sandbox, which another shim (the sandbox container's) owns. The pid
 // runsc reports for it is the sandbox's, so its exit cannot come from the
 // reaper: it comes from `runsc wait`, and it is signalled only through
-// runsc.
+// runsc. Its states and moves are in app_state.go.
 type App struct {
-	mu    sync.Mutex
-	state appState
+	machine
 
 	id, namespace, bundle string
 	hostResources
 	runtime *runsc.Runsc
 	pid     int
-	exit    exitState
 
 	onExit   ExitFunc
 	reported sync.Once
-	// pendingExit is an exit a state decided on under mu (a created
-	// container killed or deleted); it is reported once mu is released,
-	// because onExit calls back into SetExited.
-	pendingExit *int
 	// stopWait ends the `runsc wait` loop when the shim deletes the
-	// container.
+	// container; set by Start, under machine.op.
 	stopWait context.CancelFunc
 }
 
@@ -92,7 +77,7 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		namespace: cfg.Namespace,
 		bundle:    cfg.Bundle,
 		runtime:   cfg.Runtime,
-		exit:      newExitState(),
+		machine:   newMachine(appMoves),
 		onExit:    onExit,
 		stopWait:  func() {},
 	}
@@ -137,10 +122,10 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 	if a.pid, err = runsc.ReadPidFile(pidFile); err != nil {
 		return nil, err
 	}
-	a.state = &appCreatedState{a: a}
 	return a, nil
 }
 
+// ID is the container's id.
 func (a *App) ID() string { return a.id }
 
 // Pid is the pod sandbox's host pid, what runsc reports for the container:
@@ -148,47 +133,36 @@ func (a *App) ID() string { return a.id }
 // stats. The shim never signals it.
 func (a *App) Pid() int { return a.pid }
 
-func (a *App) ExitStatus() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.exit.status
-}
-
-func (a *App) ExitedAt() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.exit.exitedAt
-}
-
+// Stdio is what containerd gave the container's stdio.
 func (a *App) Stdio() stdio.Stdio { return a.io.stdio }
 
-func (a *App) Exited() <-chan struct{} { return a.exit.waitBlock }
-
+// Resize resizes the container's terminal.
 func (a *App) Resize(ws console.WinSize) error { return a.io.resize(ws) }
 
+// CloseStdin closes the container's stdin.
 func (a *App) CloseStdin() error { return a.io.closeStdin() }
 
 // Status is runsc's view of the container while the shim's says it is
 // created or running, so a container that died with its sandbox reads
-// stopped even before its exit is reported.
-func (a *App) Status(ctx context.Context) (string, error) {
-	a.mu.Lock()
-	st := a.state.status()
-	a.mu.Unlock()
-	if st != "created" && st != "running" {
+// stopped even before its exit is reported. It runs no command but
+// `runsc state`, and waits for no other operation.
+func (a *App) Status(ctx context.Context) (State, error) {
+	st := a.get()
+	if st != Created && st != Running {
 		return st, nil
 	}
-	rs, err := a.runscStatus(ctx)
+	stopped, err := a.runscStopped(ctx)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	if rs != "stopped" {
-		return rs, nil
+	if !stopped {
+		return st, nil
 	}
-	if st == "created" {
-		// Nothing waits for a container that never started: it ends here.
-		a.transition(func() error { return a.state.kill(ctx, uint32(unix.SIGKILL), false) })
-		return "stopped", nil
+	if st == Created {
+		// Nothing waits for a container that never started: it ends
+		// here, as killed; Delete removes it from runsc.
+		a.reportExit(ExitStatusSandboxGone)
+		return Stopped, nil
 	}
 	// `runsc wait` is about to report the exit; let State carry it.
 	select {
@@ -196,53 +170,36 @@ func (a *App) Status(ctx context.Context) (string, error) {
 	case <-time.After(stoppedGrace):
 	case <-ctx.Done():
 	}
-	return "stopped", nil
+	return Stopped, nil
 }
 
+// Start starts the container (runsc start) and its `runsc wait`.
 func (a *App) Start(ctx context.Context) error {
-	return a.transition(func() error { return a.state.start(ctx) })
+	return a.do(func(s procState) error { return s.start(ctx) })
 }
 
+// Delete removes the container from its sandbox (runsc delete --force)
+// and releases what the shim holds.
 func (a *App) Delete(ctx context.Context) error {
-	return a.transition(func() error { return a.state.delete(ctx) })
+	return a.do(func(s procState) error { return s.delete(ctx) })
 }
 
+// Kill signals the container through runsc.
 func (a *App) Kill(ctx context.Context, sig uint32, all bool) error {
-	return a.transition(func() error { return a.state.kill(ctx, sig, all) })
+	return a.do(func(s procState) error { return s.kill(ctx, sig, all) })
 }
 
-// transition runs op on the current state under the lock, then reports
-// the exit op decided on, if any.
-func (a *App) transition(op func() error) error {
-	a.mu.Lock()
-	err := op()
-	exit := a.pendingExit
-	a.pendingExit = nil
-	a.mu.Unlock()
-	if exit != nil {
-		a.reportExit(*exit)
-	}
-	return err
+// do runs op in the current state, one operation at a time.
+func (a *App) do(op func(procState) error) error {
+	a.op.Lock()
+	defer a.op.Unlock()
+	return op(a.current())
 }
 
-// endWithoutRunning records that a created container will never run,
-// having died of a signal; the caller holds mu.
-func (a *App) endWithoutRunning(sig uint32) {
-	status := 128 + int(sig)
-	a.pendingExit = &status
-	a.state = &appStoppedState{a: a}
-}
-
-// reportExit tells onExit of the container's exit, once.
+// reportExit tells onExit of the container's exit, once; onExit records
+// it (SetExited), which moves the container to stopped.
 func (a *App) reportExit(status int) {
 	a.reported.Do(func() { a.onExit(a, status) })
-}
-
-func (a *App) SetExited(status int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.state.setExited(status)
-	a.exit.set(status)
 }
 
 // Pause is refused: runsc pauses the whole sandbox (its kernel) whichever
@@ -259,11 +216,8 @@ func (a *App) Checkpoint(context.Context, string) error {
 	return fmt.Errorf("checkpointing an app container of a pod: runsc checkpoints whole sandboxes: %w", errdefs.ErrNotImplemented)
 }
 
-func (a *App) Running() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.state.status() == "running"
-}
+// Running reports whether execs may start.
+func (a *App) Running() bool { return a.get() == Running }
 
 // Ps lists the container's pids inside the sandbox; none unless it runs
 // (runsc ps refuses a stopped container).
@@ -273,7 +227,7 @@ func (a *App) Ps(ctx context.Context) ([]int, error) {
 	}
 	pids, err := a.runtime.Ps(ctx, a.id)
 	if err != nil {
-		if st, serr := a.Status(ctx); serr == nil && st == "stopped" {
+		if st, serr := a.Status(ctx); serr == nil && st == Stopped {
 			return nil, nil // it exited meanwhile
 		}
 		return nil, err
@@ -316,9 +270,9 @@ func (a *App) waitExit(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // deleted, or the shim stops
 		}
-		st, serr := a.runscStatus(ctx)
+		stopped, serr := a.runscStopped(ctx)
 		switch {
-		case serr == nil && st != "stopped":
+		case serr == nil && !stopped:
 			stateFailures = 0
 		case serr != nil && stateFailures < stateRetries:
 			stateFailures++
@@ -337,17 +291,17 @@ func (a *App) waitExit(ctx context.Context) {
 	}
 }
 
-// runscStatus is the container's status in `runsc state`; a container
-// runsc no longer knows (its sandbox is gone) is stopped.
-func (a *App) runscStatus(ctx context.Context) (string, error) {
+// runscStopped reports whether `runsc state` says the container stopped;
+// a container runsc no longer knows (its sandbox is gone) is stopped.
+func (a *App) runscStopped(ctx context.Context) (bool, error) {
 	st, err := a.runtime.State(ctx, a.id)
 	if runsc.IsNotExist(err) {
-		return "stopped", nil
+		return true, nil
 	}
 	if err != nil {
-		return "", err
+		return false, err
 	}
-	return st.Status, nil
+	return st.Status == "stopped", nil
 }
 
 func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
@@ -358,7 +312,7 @@ func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
 	// A dead sandbox fails the kill with a connection error; the
 	// container is gone (its exit is on its way), which CRI's stop
 	// takes as done only from a NotFound.
-	if st, serr := a.runscStatus(ctx); serr == nil && st == "stopped" {
+	if stopped, serr := a.runscStopped(ctx); serr == nil && stopped {
 		return fmt.Errorf("%w (the container is stopped): %w", err, errdefs.ErrNotFound)
 	}
 	return err
@@ -366,10 +320,13 @@ func (a *App) kill(ctx context.Context, sig uint32, all bool) error {
 
 // remove deletes the container from its sandbox (`runsc delete --force`,
 // which leaves the sandbox and the pod's other containers running) and
-// releases what the shim holds.
+// then releases what the shim holds; when runsc fails, everything is kept
+// for a retry.
 func (a *App) remove(ctx context.Context) error {
+	if err := deleteFromRunsc(ctx, a.runtime, a.id); err != nil {
+		return err
+	}
 	a.stopWait()
-	err := deleteFromRunsc(ctx, a.runtime, a.id)
 	a.cleanup(ctx)
-	return err
+	return nil
 }

@@ -20,6 +20,8 @@ import (
 // fakeRunsc is a stand-in for runsc that behaves as runsc does for an app
 // container of a pod, with the pod's sandbox under the test's control:
 // `wait` blocks until the test writes an exit status (or makes it fail),
+// any command fails when the file fail-<command> exists, create and
+// restore write the pid in sandbox-pid (4242 without it),
 // `kill` of a running container makes it exit with 128+signal, `kill` of a
 // created one fails as runsc's does. `exec` writes its pid files (after
 // the seconds in exec-delay, if any) and exits 0, or fails without them
@@ -31,18 +33,24 @@ dir=%s
 echo "$*" >> $dir/calls
 while [ $# -gt 0 ]; do case "$1" in --root|--log|--log-format) shift 2;; --*) shift;; *) break;; esac; done
 cmd=$1; shift
+[ -f $dir/fail-$cmd ] && { echo "$cmd: injected failure" >&2; exit 1; }
 state() { cat $dir/state 2>/dev/null; }
 case $cmd in
-create)
+create|restore)
 	# The guard (create's parent, see TestMain) passes its spec in its environment.
 	tr '\0' '\n' < /proc/$PPID/environ | sed -n 's/^GVISOR_CONTAINERD_SHIM_CREATE_GUARD=//p' > $dir/guard
-	[ -f $dir/no-pid-file ] || while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo 4242 > "$2"; shift; done
-	echo created > $dir/state ;;
-start)
+	pid=$(cat $dir/sandbox-pid 2>/dev/null || echo 4242)
+	[ -f $dir/no-pid-file ] || while [ $# -gt 1 ]; do [ "$1" = --pid-file ] && echo $pid > "$2"; shift; done
+	[ $cmd = create ] && echo created > $dir/state || echo running > $dir/state ;;
+start|resume)
 	echo running > $dir/state ;;
+pause)
+	echo paused > $dir/state ;;
+checkpoint)
+	echo stopped > $dir/state ;;
 wait)
-	while [ ! -f $dir/exit ] && [ ! -f $dir/wait-fails ]; do sleep 0.01; done
-	if [ -f $dir/exit ]; then echo stopped > $dir/state; echo "{\"id\":\"$1\",\"exitStatus\":$(cat $dir/exit)}"; exit 0; fi
+	while [ -d $dir ] && [ ! -s $dir/exit ] && [ ! -f $dir/wait-fails ]; do sleep 0.01; done
+	if [ -s $dir/exit ]; then echo stopped > $dir/state; echo "{\"id\":\"$1\",\"exitStatus\":$(cat $dir/exit)}"; exit 0; fi
 	echo 'waiting on container: urpc method "containerManager.Wait" failed: EOF' >&2; exit 1 ;;
 state)
 	[ -f $dir/state ] || { echo "loading container: container \"$1\" does not exist" >&2; exit 1; }
@@ -60,7 +68,7 @@ kill)
 	[ -f $dir/sandbox-gone ] && { echo "connecting to control server at PID 4242: connection refused" >&2; exit 1; }
 	[ "$1" = --all ] && shift
 	case $(state) in
-	running) echo $((128 + $2)) > $dir/exit ;;
+	running|paused) echo $((128 + $2)) > $dir/exit ;;
 	created) echo "cannot signal container \"$1\" in state created" >&2; exit 1 ;;
 	*) echo "signaling container: no such process" >&2; exit 1 ;;
 	esac ;;
@@ -111,6 +119,12 @@ func (f *fakePod) newApp(t *testing.T) *App {
 	if a.Pid() != 4242 {
 		t.Fatalf("pid %d, want the sandbox's from the pid file", a.Pid())
 	}
+	// Its runsc wait ends with the test.
+	t.Cleanup(func() {
+		a.op.Lock()
+		a.stopWait()
+		a.op.Unlock()
+	})
 	return a
 }
 
@@ -166,13 +180,13 @@ func TestAppExitFromRunscWait(t *testing.T) {
 	ctx := context.Background()
 	f := newFakePod(t)
 	a := f.newApp(t)
-	if s := status(t, a); s != "created" {
+	if s := status(t, a); s != Created {
 		t.Fatalf("status %q, want created", s)
 	}
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, a); s != "running" {
+	if s := status(t, a); s != Running {
 		t.Fatalf("status %q, want running", s)
 	}
 	if pids, err := a.Ps(ctx); err != nil || len(pids) != 2 {
@@ -198,7 +212,7 @@ func TestAppExitFromRunscWait(t *testing.T) {
 	if got := f.reported(); len(got) != 1 || got[0] != 143 {
 		t.Fatalf("reported exits %v, want [143] from runsc wait", got)
 	}
-	if s := status(t, a); s != "stopped" || a.ExitStatus() != 143 || a.ExitedAt().IsZero() {
+	if s := status(t, a); s != Stopped || a.ExitStatus() != 143 || a.ExitedAt().IsZero() {
 		t.Fatalf("after exit: %q, %d at %v", s, a.ExitStatus(), a.ExitedAt())
 	}
 	if err := a.Kill(ctx, uint32(syscall.SIGKILL), true); !errdefs.IsNotFound(err) {
@@ -228,7 +242,7 @@ func TestAppKillCreated(t *testing.T) {
 	if err := a.Kill(ctx, 0, false); err != nil {
 		t.Fatalf("signal 0: %v", err)
 	}
-	if s := status(t, a); s != "created" {
+	if s := status(t, a); s != Created {
 		t.Fatalf("status %q after signal 0, want created", s)
 	}
 	if err := a.Kill(ctx, uint32(syscall.SIGKILL), true); err != nil {
@@ -237,7 +251,7 @@ func TestAppKillCreated(t *testing.T) {
 	if got := f.reported(); len(got) != 1 || got[0] != 137 {
 		t.Fatalf("reported exits %v, want [137] before Kill returned", got)
 	}
-	if s := status(t, a); s != "stopped" {
+	if s := status(t, a); s != Stopped {
 		t.Fatalf("status %q, want stopped", s)
 	}
 	if err := a.Start(ctx); !errdefs.IsFailedPrecondition(err) {
@@ -246,7 +260,7 @@ func TestAppKillCreated(t *testing.T) {
 	if err := a.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, a); s != "deleted" {
+	if s := status(t, a); s != Deleted {
 		t.Errorf("status %q, want deleted", s)
 	}
 	calls := f.calls(t)
@@ -293,7 +307,7 @@ func TestAppSandboxDies(t *testing.T) {
 	if got := f.reported(); len(got) != 1 || got[0] != ExitStatusSandboxGone {
 		t.Fatalf("reported exits %v, want [%d]", got, ExitStatusSandboxGone)
 	}
-	if s := status(t, a); s != "stopped" {
+	if s := status(t, a); s != Stopped {
 		t.Errorf("status %q, want stopped", s)
 	}
 }
@@ -306,7 +320,7 @@ func TestAppStatusFollowsRunsc(t *testing.T) {
 	if err := os.Remove(filepath.Join(f.dir, "state")); err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, a); s != "stopped" {
+	if s := status(t, a); s != Stopped {
 		t.Fatalf("status %q, want stopped", s)
 	}
 	if got := f.reported(); len(got) != 1 || got[0] != 137 {

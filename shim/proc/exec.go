@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/errdefs"
@@ -28,18 +26,10 @@ type ExecConfig struct {
 	Stdio stdio.Stdio
 }
 
-type execState interface {
-	start(ctx context.Context) error
-	delete(ctx context.Context) error
-	kill(ctx context.Context, sig uint32, all bool) error
-	setExited(status int)
-	status() string
-}
-
-// Exec is a process exec'd into the container.
+// Exec is a process exec'd into the container. Its states and moves are
+// in exec_state.go.
 type Exec struct {
-	mu    sync.Mutex
-	state execState
+	machine
 
 	id     string
 	parent Container
@@ -47,9 +37,8 @@ type Exec struct {
 	io     *processIO
 	// pid is the process's pid inside the sandbox; waiterPid the host pid
 	// of the `runsc exec` that runsc leaves behind to wait for it, which
-	// exits with the process's status.
+	// exits with the process's status. Both under machine.mu.
 	pid, waiterPid int
-	exit           exitState
 	// pidFiles are the files runsc writes the exec's pids to, once Start
 	// named them; Delete and a failed Start remove them.
 	pidFiles []string
@@ -87,74 +76,59 @@ func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID
 	if err != nil {
 		return nil, err
 	}
-	e := &Exec{id: cfg.ID, parent: parent, spec: cfg.Spec, io: pio, exit: newExitState()}
-	e.state = &execCreatedState{e: e}
-	return e, nil
+	return &Exec{id: cfg.ID, parent: parent, spec: cfg.Spec, io: pio, machine: newMachine(execMoves)}, nil
 }
 
+// ID is the exec id.
 func (e *Exec) ID() string { return e.id }
 
+// Pid is the process's pid inside the sandbox, once it started.
 func (e *Exec) Pid() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.pid
 }
 
+// ExitPid is the host pid of the exec's waiter, whose exit is the
+// process's.
 func (e *Exec) ExitPid() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.waiterPid
 }
 
-func (e *Exec) ExitStatus() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.exit.status
-}
-
-func (e *Exec) ExitedAt() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.exit.exitedAt
-}
-
+// Stdio is what containerd gave the exec's stdio.
 func (e *Exec) Stdio() stdio.Stdio { return e.io.stdio }
 
-func (e *Exec) Status(context.Context) (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state.status(), nil
-}
+// Status is the shim's bookkeeping: the reaper sees the waiter's exit.
+func (e *Exec) Status(context.Context) (State, error) { return e.get(), nil }
 
-func (e *Exec) Exited() <-chan struct{} { return e.exit.waitBlock }
-
+// Resize resizes the exec's terminal.
 func (e *Exec) Resize(ws console.WinSize) error { return e.io.resize(ws) }
 
+// CloseStdin closes the exec's stdin.
 func (e *Exec) CloseStdin() error { return e.io.closeStdin() }
 
+// Start runs the process in the container.
 func (e *Exec) Start(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state.start(ctx)
+	return e.do(func(s procState) error { return s.start(ctx) })
 }
 
+// Delete releases what the exec holds.
 func (e *Exec) Delete(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state.delete(ctx)
+	return e.do(func(s procState) error { return s.delete(ctx) })
 }
 
+// Kill signals the process (runsc kill --pid).
 func (e *Exec) Kill(ctx context.Context, sig uint32, all bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state.kill(ctx, sig, all)
+	return e.do(func(s procState) error { return s.kill(ctx, sig, all) })
 }
 
-func (e *Exec) SetExited(status int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.state.setExited(status)
-	e.exit.set(status)
+// do runs op in the current state, one operation at a time.
+func (e *Exec) do(op func(procState) error) error {
+	e.op.Lock()
+	defer e.op.Unlock()
+	return op(e.current())
 }
 
 // run execs the process (`runsc exec --detach`) and connects its stdio.
@@ -216,9 +190,14 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 	} else if err := e.io.copyPipes(ctx); err != nil {
 		return err
 	}
-	e.waiterPid = waiterPid
-	e.pid, err = runsc.ReadPidFile(opts.InternalPidFile)
-	return err
+	pid, err := runsc.ReadPidFile(opts.InternalPidFile)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.pid, e.waiterPid = pid, waiterPid
+	e.mu.Unlock()
+	return nil
 }
 
 // execPidFiles names exec id's pid files in dir after a hex digest of the
@@ -230,17 +209,12 @@ func execPidFiles(dir, id string) (pidFile, internalPidFile string) {
 	return base + ".pid", base + ".internal.pid"
 }
 
-func (e *Exec) kill(ctx context.Context, sig uint32) error {
-	target := e.parent.execTarget()
-	return target.runtime.Kill(ctx, target.id, int(sig), false, e.pid)
-}
-
 // delete releases what the exec holds on the host: its stdio and its pid
 // files. An exec deleted before it ran releases its waiters too.
 func (e *Exec) delete(ctx context.Context) {
 	e.io.close()
 	e.removePidFiles(ctx)
-	e.exit.set(ExitStatusStartFailed)
+	e.SetExited(ExitStatusStartFailed)
 }
 
 func (e *Exec) removePidFiles(ctx context.Context) {

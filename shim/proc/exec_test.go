@@ -58,7 +58,7 @@ func checkStartFailed(t *testing.T, e *Exec) {
 	default:
 		t.Fatal("Exited not closed after the failed start: a Wait would block for good")
 	}
-	if s := status(t, e); s != "stopped" || e.ExitStatus() != ExitStatusStartFailed || e.ExitedAt().IsZero() {
+	if s := status(t, e); s != Stopped || e.ExitStatus() != ExitStatusStartFailed || e.ExitedAt().IsZero() {
 		t.Errorf("after the failed start: status %q, exit %d at %v; want stopped, %d", s, e.ExitStatus(), e.ExitedAt(), ExitStatusStartFailed)
 	}
 	if err := e.Kill(context.Background(), 9, false); !errdefs.IsNotFound(err) {

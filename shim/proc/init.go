@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/errdefs"
@@ -16,30 +14,17 @@ import (
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
 )
 
-// initState is what the init process may do in one state.
-type initState interface {
-	start(ctx context.Context) error
-	delete(ctx context.Context) error
-	pause(ctx context.Context) error
-	resume(ctx context.Context) error
-	checkpoint(ctx context.Context, imagePath string) error
-	kill(ctx context.Context, sig uint32, all bool) error
-	setExited(status int)
-	status() string
-}
-
 // Init is the init process of a container with a sandbox of its own: a
-// plain container or a pod's sandbox container.
+// plain container or a pod's sandbox container. Its states and moves are
+// in init_state.go.
 type Init struct {
-	mu    sync.Mutex
-	state initState
+	machine
 
 	id, namespace, bundle string
 	hostResources
 	runtime    *runsc.Runsc
 	checkpoint string
-	pid        int
-	exit       exitState
+	pid        int // under machine.mu
 }
 
 var _ Container = (*Init)(nil)
@@ -54,7 +39,7 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 		bundle:     cfg.Bundle,
 		runtime:    cfg.Runtime,
 		checkpoint: cfg.Checkpoint,
-		exit:       newExitState(),
+		machine:    newMachine(initMoves),
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
 		return nil, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -68,15 +53,13 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 		}
 	}()
 	if cfg.Checkpoint != "" {
-		p.state = &createdCheckpointState{p: p}
-		return p, nil
+		return p, nil // restored at Start
 	}
 	if err := p.runCreate(ctx, "create", func(opts *runsc.CreateOpts) error {
 		return p.runtime.Create(ctx, p.id, p.bundle, opts)
 	}); err != nil {
 		return nil, err
 	}
-	p.state = &createdState{p: p}
 	return p, nil
 }
 
@@ -120,12 +103,16 @@ func (p *Init) runCreate(ctx context.Context, runCmd string, run func(*runsc.Cre
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
 	p.pid = pid
+	p.mu.Unlock()
 	return nil
 }
 
+// ID is the container's id.
 func (p *Init) ID() string { return p.id }
 
+// Pid is the sandbox's host pid; 0 until a restore ran.
 func (p *Init) Pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -135,93 +122,66 @@ func (p *Init) Pid() int {
 // ExitPid is the sandbox's pid: the sandbox exits with its init's status.
 func (p *Init) ExitPid() int { return p.Pid() }
 
-func (p *Init) ExitStatus() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exit.status
-}
-
-func (p *Init) ExitedAt() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exit.exitedAt
-}
-
+// Stdio is what containerd gave the container's stdio.
 func (p *Init) Stdio() stdio.Stdio { return p.io.stdio }
 
-func (p *Init) Status(ctx context.Context) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.status(), nil
-}
+// Status is the shim's bookkeeping: the reaper sees every exit.
+func (p *Init) Status(context.Context) (State, error) { return p.get(), nil }
 
-func (p *Init) Exited() <-chan struct{} { return p.exit.waitBlock }
-
+// Resize resizes the container's terminal.
 func (p *Init) Resize(ws console.WinSize) error { return p.io.resize(ws) }
 
+// CloseStdin closes the container's stdin.
 func (p *Init) CloseStdin() error { return p.io.closeStdin() }
 
+// Start starts the container (runsc start), or restores it from its
+// checkpoint.
 func (p *Init) Start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.start(ctx)
+	return p.do(func(s initState) error { return s.start(ctx) })
 }
 
+// Delete deletes the container from runsc and releases its rootfs and
+// stdio.
 func (p *Init) Delete(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.delete(ctx)
+	return p.do(func(s initState) error { return s.delete(ctx) })
 }
 
+// Kill signals the container's init (all: every process of it).
 func (p *Init) Kill(ctx context.Context, sig uint32, all bool) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.kill(ctx, sig, all)
+	return p.do(func(s initState) error { return s.kill(ctx, sig, all) })
 }
 
+// Pause freezes the sandbox (runsc pause).
 func (p *Init) Pause(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.pause(ctx)
+	return p.do(func(s initState) error { return s.pause(ctx) })
 }
 
+// Resume thaws the sandbox (runsc resume).
 func (p *Init) Resume(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.resume(ctx)
+	return p.do(func(s initState) error { return s.resume(ctx) })
 }
 
 // Checkpoint saves the container to imagePath. The container stops: runsc's
 // --leave-running destroys the sandbox and runs a new one in the
 // foreground of the checkpoint command, which a shim cannot hand over.
 func (p *Init) Checkpoint(ctx context.Context, imagePath string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.checkpoint(ctx, imagePath)
+	return p.do(func(s initState) error { return s.checkpoint(ctx, imagePath) })
 }
 
-func (p *Init) SetExited(status int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state.setExited(status)
-	// A process deleted before it exited still has waiters to release.
-	p.exit.set(status)
+// do runs op in the current state, one operation at a time.
+func (p *Init) do(op func(initState) error) error {
+	p.op.Lock()
+	defer p.op.Unlock()
+	return op(p.current())
 }
 
 // Running reports whether execs may start: the init runs and is not paused.
-func (p *Init) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.status() == "running"
-}
+func (p *Init) Running() bool { return p.get() == Running }
 
 // Ps lists the pids inside the sandbox; none once the sandbox exited
 // (runsc ps refuses a stopped container).
 func (p *Init) Ps(ctx context.Context) ([]int, error) {
-	p.mu.Lock()
-	st := p.state.status()
-	p.mu.Unlock()
-	if st == "stopped" || st == "deleted" {
+	if st := p.get(); st == Stopped || st == Deleted {
 		return nil, nil
 	}
 	return p.runtime.Ps(ctx, p.id)
@@ -235,8 +195,12 @@ func (p *Init) kill(ctx context.Context, sig uint32, all bool) error {
 	return p.runtime.Kill(ctx, p.id, int(sig), all, 0)
 }
 
+// delete deletes the container from runsc and then releases what the
+// shim holds; when runsc fails, everything is kept for a retry.
 func (p *Init) delete(ctx context.Context) error {
-	err := deleteFromRunsc(ctx, p.runtime, p.id)
+	if err := deleteFromRunsc(ctx, p.runtime, p.id); err != nil {
+		return err
+	}
 	p.cleanup(ctx)
-	return err
+	return nil
 }

@@ -1,18 +1,16 @@
 // Package proc holds the state machines of the shim's processes: the
 // container's init process (a sandbox of its own), an app container of a
-// pod (in its pod's sandbox), and the processes exec'd into either. Each state
-// (created, running, paused, stopped, deleted, ...) lives in a small type of
-// its own that allows only the operations valid in that state; the
-// operations themselves call runsc through package runsc.
+// pod (in its pod's sandbox), and the processes exec'd into either. Each
+// kind shows its states, what each allows and the moves between them in
+// one file (init_state.go, app_state.go, exec_state.go); a state moves
+// only once its runsc command (package runsc) succeeded.
 package proc
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/containerd/console"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/pkg/stdio"
 )
 
@@ -29,8 +27,7 @@ type Process interface {
 	ExitStatus() int
 	ExitedAt() time.Time
 	Stdio() stdio.Stdio
-	// Status is "created", "running", "paused", "stopped" or "deleted".
-	Status(ctx context.Context) (string, error)
+	Status(ctx context.Context) (State, error)
 	// Exited is closed once the process has exited.
 	Exited() <-chan struct{}
 	Resize(ws console.WinSize) error
@@ -44,7 +41,7 @@ type Process interface {
 	CloseStdin() error
 }
 
-// exitState is the exit record shared by init and exec processes.
+// exitState is a process's exit record.
 type exitState struct {
 	status    int
 	exitedAt  time.Time
@@ -64,9 +61,3 @@ func (e *exitState) set(status int) {
 	e.exitedAt = time.Now()
 	close(e.waitBlock)
 }
-
-func invalidState(op, state string) error {
-	return fmt.Errorf("cannot %s a process in %s state: %w", op, state, errdefs.ErrFailedPrecondition)
-}
-
-var errProcessFinished = fmt.Errorf("process already finished: %w", errdefs.ErrNotFound)

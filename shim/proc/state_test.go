@@ -34,7 +34,7 @@ func newRestoringInit(t *testing.T) *Init {
 	return p
 }
 
-func status(t *testing.T, p Process) string {
+func status(t *testing.T, p Process) State {
 	t.Helper()
 	s, err := p.Status(context.Background())
 	if err != nil {
@@ -46,7 +46,7 @@ func status(t *testing.T, p Process) string {
 func TestInitStates(t *testing.T) {
 	ctx := context.Background()
 	p := newRestoringInit(t)
-	if s := status(t, p); s != "created" {
+	if s := status(t, p); s != Created {
 		t.Fatalf("status %q, want created", s)
 	}
 	for name, err := range map[string]error{
@@ -66,7 +66,7 @@ func TestInitStates(t *testing.T) {
 	default:
 		t.Fatal("Exited not closed after SetExited")
 	}
-	if s := status(t, p); s != "stopped" || p.ExitStatus() != 3 || p.ExitedAt().IsZero() {
+	if s := status(t, p); s != Stopped || p.ExitStatus() != 3 || p.ExitedAt().IsZero() {
 		t.Fatalf("after exit: status %q, exit %d at %v", s, p.ExitStatus(), p.ExitedAt())
 	}
 	if err := p.Kill(ctx, 9, false); !errdefs.IsNotFound(err) {
@@ -87,7 +87,7 @@ func TestDeletedInitRefusesEverything(t *testing.T) {
 	if err := p.Delete(ctx); err != nil {
 		t.Fatalf("delete before restore: %v", err)
 	}
-	if s := status(t, p); s != "deleted" {
+	if s := status(t, p); s != Deleted {
 		t.Fatalf("status %q, want deleted", s)
 	}
 	for name, err := range map[string]error{
@@ -119,14 +119,14 @@ func TestExecStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, e); s != "created" {
+	if s := status(t, e); s != Created {
 		t.Fatalf("status %q, want created", s)
 	}
 	if err := e.Kill(ctx, 9, false); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("kill before start: %v, want FailedPrecondition", err)
 	}
 	e.SetExited(5)
-	if s := status(t, e); s != "stopped" || e.ExitStatus() != 5 {
+	if s := status(t, e); s != Stopped || e.ExitStatus() != 5 {
 		t.Fatalf("after exit: status %q exit %d", s, e.ExitStatus())
 	}
 	if err := e.Kill(ctx, 9, false); !errdefs.IsNotFound(err) {

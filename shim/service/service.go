@@ -306,7 +306,7 @@ func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.Delet
 	if err != nil {
 		return nil, err
 	}
-	if status, _ := p.Status(ctx); status == "running" || status == "paused" {
+	if status, _ := p.Status(ctx); status == proc.Running || status == proc.Paused {
 		select {
 		case <-p.Exited():
 		case <-time.After(exitGrace):
@@ -400,13 +400,13 @@ func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (_ *shimap
 	}
 	status := task.StatusUnknown
 	switch st {
-	case "created":
+	case proc.Created:
 		status = task.StatusCreated
-	case "running":
+	case proc.Running:
 		status = task.StatusRunning
-	case "paused":
+	case proc.Paused:
 		status = task.StatusPaused
-	case "stopped", "deleted":
+	case proc.Stopped, proc.Deleted:
 		status = task.StatusStopped
 	}
 	sio := p.Stdio()
