@@ -42,10 +42,13 @@ const (
 	// without a ttrpc listener or events service, and to the fork fallback
 	// when gRPC lacks the service too. A daemon that is down is an outage,
 	// never a reason to move.
-	ModeAuto  Mode = "auto"
+	ModeAuto Mode = "auto"
+	// ModeTTRPC uses containerd's ttrpc events service only.
 	ModeTTRPC Mode = "ttrpc"
-	ModeGRPC  Mode = "grpc"
-	ModeExec  Mode = "exec"
+	// ModeGRPC uses containerd's gRPC events service only.
+	ModeGRPC Mode = "grpc"
+	// ModeExec forks `containerd publish` for every event (Config.Fallback).
+	ModeExec Mode = "exec"
 )
 
 // ParseMode checks a mode name; "" means ModeAuto.
@@ -60,10 +63,13 @@ func ParseMode(s string) (Mode, error) {
 }
 
 const (
-	DefaultQueueSize      = 4096
+	// DefaultQueueSize is Config.QueueSize's default.
+	DefaultQueueSize = 4096
+	// DefaultRequestTimeout is Config.RequestTimeout's default.
 	DefaultRequestTimeout = 5 * time.Second
-	DefaultMaxBackoff     = 2 * time.Second
-	initialBackoff        = 10 * time.Millisecond
+	// DefaultMaxBackoff is Config.MaxBackoff's default.
+	DefaultMaxBackoff = 2 * time.Second
+	initialBackoff    = 10 * time.Millisecond
 )
 
 // Config configures a Publisher. Zero values take the defaults.

@@ -113,6 +113,7 @@ func latencyPlot(workload string, results []Result, paths []string) (*plot.Plot,
 // durationTicks labels a log axis in microseconds with durations.
 type durationTicks struct{}
 
+// Ticks puts plot's log ticks between min and max, labelled as durations.
 func (durationTicks) Ticks(min, max float64) []plot.Tick {
 	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
 	for i := range ticks {

@@ -69,6 +69,8 @@ type IdleBaseline struct {
 	DaemonCPUPerSec    *float64 `json:"daemon_cpu_us_per_sec"`
 }
 
+// Machine is what a report says of the machine and its load, on its first
+// line: figures from a loaded or different machine are not comparable.
 type Machine struct {
 	CPUs              int        `json:"cpus"`
 	CPUModel          string     `json:"cpu_model"`
@@ -79,6 +81,7 @@ type Machine struct {
 	LoadAvgEnd        [3]float64 `json:"loadavg_end"`
 }
 
+// RunConfig is the publish comparison's options, as the report records them.
 type RunConfig struct {
 	Address              string   `json:"address"`
 	EmbeddedDaemon       bool     `json:"embedded_daemon"`

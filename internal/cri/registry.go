@@ -37,8 +37,11 @@ func startRegistry(set *imageSet) (*registry, error) {
 // URL is the registry's http://127.0.0.1:port.
 func (r *registry) URL() string { return "http://" + r.listener.Addr().String() }
 
+// Close stops serving and closes the listener.
 func (r *registry) Close() error { return r.server.Close() }
 
+// ServeHTTP answers pulls (GET and HEAD) from the registry's blobs and
+// manifests; anything else is refused.
 func (r *registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		http.Error(w, "pull only", http.StatusMethodNotAllowed)

@@ -271,8 +271,10 @@ func (d *Daemon) signalAndWait(sig syscall.Signal, grace time.Duration) error {
 	return nil
 }
 
-// Pause freezes the daemon with SIGSTOP; Resume thaws it.
-func (d *Daemon) Pause() error  { return d.signal(syscall.SIGSTOP) }
+// Pause freezes the daemon with SIGSTOP.
+func (d *Daemon) Pause() error { return d.signal(syscall.SIGSTOP) }
+
+// Resume thaws a paused daemon with SIGCONT.
 func (d *Daemon) Resume() error { return d.signal(syscall.SIGCONT) }
 
 func (d *Daemon) signal(sig syscall.Signal) error {

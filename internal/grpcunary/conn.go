@@ -84,6 +84,7 @@ type Conn struct {
 
 type headerBuffer struct{ b []byte }
 
+// Write appends p; it never fails.
 func (h *headerBuffer) Write(p []byte) (int, error) { h.b = append(h.b, p...); return len(p), nil }
 
 // Dial speaks HTTP/2 on nc, an established connection: it sends the client

@@ -64,6 +64,7 @@ const (
 
 var kindNames = [...]string{OK: "ok (true)", Fails: "exit 1 (false)", Missing: "missing binary"}
 
+// String names the kind in the report's rows.
 func (k Kind) String() string { return kindNames[k] }
 
 // argv is the probe's command.

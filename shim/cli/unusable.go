@@ -62,6 +62,7 @@ type unusableService struct {
 
 var _ shimapi.ShimService = unusableService{}
 
+// Create logs the refusal and fails with FailedPrecondition and the reason.
 func (s unusableService) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (*shimapi.CreateTaskResponse, error) {
 	log.G(ctx).WithField("id", r.ID).WithField("reason", s.reason).Error("create refused: the shim cannot create containers")
 	return nil, fmt.Errorf("gvisor-containerd-shim cannot create containers: %s: %w", s.reason, errdefs.ErrFailedPrecondition)
@@ -71,62 +72,77 @@ func (s unusableService) noContainer() error {
 	return fmt.Errorf("no container: gvisor-containerd-shim cannot create containers: %s: %w", s.reason, errdefs.ErrNotFound)
 }
 
+// ShimInfo reports the shim's pid, as a working shim does.
 func (s unusableService) ShimInfo(context.Context, *ptypes.Empty) (*shimapi.ShimInfoResponse, error) {
 	return &shimapi.ShimInfoResponse{ShimPid: uint32(os.Getpid())}, nil
 }
 
+// State fails with NotFound: there is no container.
 func (s unusableService) State(context.Context, *shimapi.StateRequest) (*shimapi.StateResponse, error) {
 	return nil, s.noContainer()
 }
 
+// Start fails with NotFound: there is no container.
 func (s unusableService) Start(context.Context, *shimapi.StartRequest) (*shimapi.StartResponse, error) {
 	return nil, s.noContainer()
 }
 
+// Delete fails with NotFound: there is no container.
 func (s unusableService) Delete(context.Context, *ptypes.Empty) (*shimapi.DeleteResponse, error) {
 	return nil, s.noContainer()
 }
 
+// DeleteProcess fails with NotFound: there is no container.
 func (s unusableService) DeleteProcess(context.Context, *shimapi.DeleteProcessRequest) (*shimapi.DeleteResponse, error) {
 	return nil, s.noContainer()
 }
 
+// ListPids fails with NotFound: there is no container.
 func (s unusableService) ListPids(context.Context, *shimapi.ListPidsRequest) (*shimapi.ListPidsResponse, error) {
 	return nil, s.noContainer()
 }
 
+// Pause fails with NotFound: there is no container.
 func (s unusableService) Pause(context.Context, *ptypes.Empty) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Resume fails with NotFound: there is no container.
 func (s unusableService) Resume(context.Context, *ptypes.Empty) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Checkpoint fails with NotFound: there is no container.
 func (s unusableService) Checkpoint(context.Context, *shimapi.CheckpointTaskRequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Kill fails with NotFound: there is no container.
 func (s unusableService) Kill(context.Context, *shimapi.KillRequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Exec fails with NotFound: there is no container.
 func (s unusableService) Exec(context.Context, *shimapi.ExecProcessRequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// ResizePty fails with NotFound: there is no container.
 func (s unusableService) ResizePty(context.Context, *shimapi.ResizePtyRequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// CloseIO fails with NotFound: there is no container.
 func (s unusableService) CloseIO(context.Context, *shimapi.CloseIORequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Update fails with NotFound: there is no container.
 func (s unusableService) Update(context.Context, *shimapi.UpdateTaskRequest) (*ptypes.Empty, error) {
 	return nil, s.noContainer()
 }
 
+// Wait fails with NotFound: there is no container.
 func (s unusableService) Wait(context.Context, *shimapi.WaitRequest) (*shimapi.WaitResponse, error) {
 	return nil, s.noContainer()
 }

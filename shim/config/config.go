@@ -84,8 +84,10 @@ type file struct {
 	} `toml:"shim"`
 }
 
+// mode is a publisher mode, checked as the TOML is decoded.
 type mode publisher.Mode
 
+// UnmarshalText accepts the modes publisher.ParseMode does.
 func (m *mode) UnmarshalText(b []byte) error {
 	parsed, err := publisher.ParseMode(string(b))
 	if err != nil {
@@ -99,6 +101,7 @@ func (m *mode) UnmarshalText(b []byte) error {
 // otherwise silently mean nanoseconds.
 type duration time.Duration
 
+// UnmarshalText parses a non-negative Go duration string.
 func (d *duration) UnmarshalText(b []byte) error {
 	parsed, err := time.ParseDuration(string(b))
 	if err != nil {
@@ -115,6 +118,7 @@ func (d *duration) UnmarshalText(b []byte) error {
 // GOMEMLIMIT): a bare number would leave the unit to guess.
 type size int64
 
+// UnmarshalText parses a count of bytes with its unit.
 func (z *size) UnmarshalText(b []byte) error {
 	s := string(b)
 	units := []struct {
