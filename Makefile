@@ -159,16 +159,20 @@ demo-pod: setup build
 	$(BIN)/demo-pod -shim $(SHIM)
 
 # critest (cri-tools v1.37.0, built from its module as a test binary) against
-# a throwaway containerd, for the runsc and runc handlers one after the other.
-# The default focus is critest-run's (-focus); CRITEST_FOCUS, when set, replaces
-# it, and CRITEST_FOCUS='' runs the whole suite. Reports go to critest-reports/.
+# a throwaway containerd, for the runsc and runc handlers one after the other
+# (CRITEST_HANDLERS). The default focus is critest-run's (-focus);
+# CRITEST_FOCUS, when set, replaces it, and CRITEST_FOCUS='' runs the whole
+# suite. RUNSC picks the runsc (RUNSC=$(CURDIR)/$(RUNSC_CURRENT): the current
+# one). Reports go to CRITEST_REPORTS. docs/cri.md has the runs' commands.
 CRITEST_FOCUS_FLAG = $(if $(filter undefined,$(origin CRITEST_FOCUS)),,-focus '$(CRITEST_FOCUS)')
+CRITEST_HANDLERS ?= runsc,runc
+CRITEST_REPORTS ?= critest-reports
 .PHONY: critest
 critest: setup build
 	@test -x $(BIN)/critest || { dir=$$($(GO) mod download -json $(CRI_TOOLS) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
 		cd "$$dir" && $(GO) test -c -o $(CURDIR)/$(BIN)/critest ./cmd/critest; }
 	$(GO) build -o $(BIN)/critest-run ./cmd/critest-run
-	$(BIN)/critest-run -shim $(SHIM) -critest $(BIN)/critest -reports $(CURDIR)/critest-reports $(CRITEST_FOCUS_FLAG)
+	$(BIN)/critest-run -shim $(SHIM) -critest $(BIN)/critest -handlers $(CRITEST_HANDLERS) -reports $(abspath $(CRITEST_REPORTS)) $(CRITEST_FOCUS_FLAG)
 
 # The probe soak (cmd/soak, internal/soak): one pod per handler (runsc on
 # our shim, runc on containerd-shim), 2,000 exec probes each (ok, exit 1, a

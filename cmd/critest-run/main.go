@@ -2,6 +2,7 @@
 // suite) against a throwaway containerd with the CRI plugin (see
 // internal/cri), once per runtime handler, and prints passed, failed and
 // skipped per handler, and the specs that pass on runc and fail on runsc.
+// It runs the runsc on PATH; RUNSC names another (internal/ctrdaemon).
 // The images critest pulls come from a registry on loopback that serves
 // busybox stand-ins. `make critest` runs it.
 package main
@@ -86,6 +87,8 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 		return err
 	}
 	defer node.Close()
+	runscPath, _ := exec.LookPath("runsc")
+	fmt.Printf("runsc: %s (%s), shim config %q\n", node.RunscVersion, runscPath, node.ShimConfig)
 
 	results := map[string]map[string]string{} // handler → spec → passed/failed/skipped
 	reasons := map[string]map[string]string{} // handler → failed spec → why
@@ -121,7 +124,7 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 		fmt.Printf("    %s\n", summary(specs))
 	}
 
-	fmt.Printf("\ncritest v1.37.0, focus %q\n\n| handler | passed | failed | skipped |\n|---|---|---|---|\n", focus)
+	fmt.Printf("\ncritest v1.37.0, focus %q, runsc %s\n\n| handler | passed | failed | skipped |\n|---|---|---|---|\n", focus, node.RunscVersion)
 	for _, h := range handlers {
 		c := counts(results[h])
 		fmt.Printf("| %s | %d | %d | %d |\n", h, c["passed"], c["failed"], c["skipped"])
