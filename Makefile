@@ -191,3 +191,10 @@ soak: setup-packages build
 cri-bench: setup build
 	$(GO) build -o $(BIN)/cri-bench ./cmd/cri-bench
 	$(BIN)/cri-bench -shim $(SHIM)
+
+# The bare-runtime checks behind docs/cri.md's critest table: one busybox
+# container per check with runsc (RUNSC, else PATH's) and runc, no containerd.
+.PHONY: runsc-checks
+runsc-checks: setup-packages
+	$(GO) build -o $(BIN)/runsc-checks ./cmd/runsc-checks
+	$(BIN)/runsc-checks -runsc $(or $(RUNSC),runsc)
