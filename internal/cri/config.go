@@ -70,17 +70,20 @@ const HandlerTemplate = `    [plugins."io.containerd.grpc.v1.cri".containerd.run
 
 // ShimConfig is the shim's -config for the CRI path with a current runsc:
 // gVisor's own network stack (runsc's default and its secure mode) in the
-// pod's CNI netns.
+// pod's CNI netns, and the pods' seccomp profiles applied (runsc ignores
+// them without oci-seccomp).
 const ShimConfig = `[runsc_config]
   network = "sandbox"
+  oci-seccomp = "true"
 `
 
 // ShimConfig2022 is the shim's -config for a 2022 runsc (Debian's): its
 // network = "sandbox" fails in every pod (a root-netns check that misfires
 // on recent kernels), "host" uses the pod's CNI netns through the host's
-// stack.
+// stack. oci-seccomp as in ShimConfig.
 const ShimConfig2022 = `[runsc_config]
   network = "host"
+  oci-seccomp = "true"
 `
 
 // ShimConfigFor returns the shim config the tests use with the runsc whose

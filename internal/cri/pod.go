@@ -60,6 +60,12 @@ type Container struct {
 	// Privileged runs it privileged (its pod must be too): containerd gives
 	// it every capability it knows and the host's devices.
 	Privileged bool
+	// SeccompProfile is the path of a seccomp profile (OCI's JSON) on the
+	// host, CRI's Localhost profile; empty: unconfined.
+	SeccompProfile string
+	// Capabilities are added to the container's default set, named as
+	// CRI names them (SYS_ADMIN).
+	Capabilities []string
 }
 
 // PodOptions configure a pod sandbox.
@@ -120,6 +126,13 @@ func (p *Pod) Create(ctx context.Context, c Container) (string, error) {
 		"linux": map[string]any{
 			"security_context": map[string]any{"namespace_options": map[string]any{"pid": c.PID.cri()}, "privileged": c.Privileged},
 		},
+	}
+	sc := cfg["linux"].(map[string]any)["security_context"].(map[string]any)
+	if c.SeccompProfile != "" {
+		sc["seccomp"] = map[string]any{"profile_type": 2, "localhost_ref": c.SeccompProfile}
+	}
+	if len(c.Capabilities) > 0 {
+		sc["capabilities"] = map[string]any{"add_capabilities": c.Capabilities}
 	}
 	path := filepath.Join(filepath.Dir(p.ConfigPath), c.Name+".json")
 	if err := writeJSON(path, cfg); err != nil {
