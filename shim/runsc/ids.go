@@ -7,9 +7,11 @@ import (
 	"strings"
 )
 
-// This runsc keeps one "<sandbox id>_sandbox:<container id>.state" file
-// (and a ".lock" beside it) per container in its root; a pod's app
-// containers sit in the same root under their sandbox's id.
+// runsc keeps one state file (and a ".lock" beside it) per container in
+// its root, named after the container and its sandbox: Debian's runsc
+// (2022-12) "<sandbox id>_sandbox:<container id>.state", current runsc
+// "<container id>_sandbox:<sandbox id>.state". A pod's app containers sit
+// in the same root as their sandbox, whose own file has its id twice.
 const (
 	stateSandboxSep = "_sandbox:"
 	stateSuffix     = ".state"
@@ -26,15 +28,25 @@ func ContainerIDs(root string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Both halves of every name: whatever the order, a sandbox's id is
+	// also its root container's, so the union is exactly the containers.
 	var ids []string
+	seen := make(map[string]bool)
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), stateSuffix)
 		if !ok {
 			continue
 		}
 		// Container ids cannot hold a ':', so the first separator is it.
-		if _, id, ok := strings.Cut(name, stateSandboxSep); ok && id != "" {
-			ids = append(ids, id)
+		a, b, ok := strings.Cut(name, stateSandboxSep)
+		if !ok || a == "" || b == "" {
+			continue
+		}
+		for _, id := range []string{a, b} {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids, nil

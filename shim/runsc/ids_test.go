@@ -8,14 +8,17 @@ import (
 	"testing"
 )
 
-// TestContainerIDsFromStateFiles reads ids from a root laid out as this
-// runsc lays it out after `runsc create` (an init and a pod's app
-// container), ignoring lock files and anything else.
+// TestContainerIDsFromStateFiles reads ids from a root laid out as runsc
+// lays it out after `runsc create` (an init and pods' app containers),
+// ignoring lock files and anything else. Debian's runsc names an app
+// container's file "<sandbox>_sandbox:<app>", current runsc
+// "<app>_sandbox:<sandbox>" (pod2 here).
 func TestContainerIDsFromStateFiles(t *testing.T) {
 	root := t.TempDir()
 	for _, name := range []string{
 		"web-1_sandbox:web-1.state", "web-1_sandbox:web-1.lock",
 		"pod_sandbox:pod.state", "pod_sandbox:app.state", "pod_sandbox:app.lock",
+		"pod2_sandbox:pod2.state", "app2_sandbox:pod2.state", "app2_sandbox:pod2.lock",
 		"stray.state", "notes.txt",
 	} {
 		if err := os.WriteFile(filepath.Join(root, name), nil, 0o600); err != nil {
@@ -27,7 +30,7 @@ func TestContainerIDsFromStateFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Strings(ids)
-	if want := []string{"app", "pod", "web-1"}; !reflect.DeepEqual(ids, want) {
+	if want := []string{"app", "app2", "pod", "pod2", "web-1"}; !reflect.DeepEqual(ids, want) {
 		t.Errorf("ids %q, want %q", ids, want)
 	}
 	if ids, err := ContainerIDs(filepath.Join(root, "absent")); err != nil || len(ids) != 0 {
