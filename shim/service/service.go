@@ -66,6 +66,7 @@ type Service struct {
 
 	mu     sync.Mutex
 	init   proc.Container
+	rt     *runsc.Runsc // the init's runsc, for Update
 	bundle string
 	execs  map[string]*proc.Exec
 	ioUID  int
@@ -241,6 +242,7 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 		return nil, err
 	}
 	s.init, s.bundle, s.ioUID, s.ioGID = p, r.Bundle, int(opts.IoUid), int(opts.IoGid)
+	s.rt = rt
 	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
 
@@ -546,11 +548,6 @@ func (s *Service) CloseIO(ctx context.Context, r *shimapi.CloseIORequest) (_ *pt
 // ShimInfo returns the shim's pid.
 func (s *Service) ShimInfo(context.Context, *ptypes.Empty) (*shimapi.ShimInfoResponse, error) {
 	return &shimapi.ShimInfoResponse{ShimPid: uint32(os.Getpid())}, nil
-}
-
-// Update is not supported: runsc has no update command.
-func (s *Service) Update(context.Context, *shimapi.UpdateTaskRequest) (*ptypes.Empty, error) {
-	return nil, errdefs.ToGRPC(fmt.Errorf("updating resources is not supported: runsc has no update command: %w", errdefs.ErrNotImplemented))
 }
 
 // Wait blocks until the process exits and returns its exit.

@@ -125,9 +125,6 @@ func TestRPCsBeforeCreateFailPrecondition(t *testing.T) {
 			t.Errorf("call %d before Create: %v, want FailedPrecondition", i, err)
 		}
 	}
-	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{}); !errdefs.IsNotImplemented(errdefs.FromGRPC(err)) {
-		t.Errorf("Update: %v, want NotImplemented", err)
-	}
 	if info, err := s.ShimInfo(ctx, &ptypes.Empty{}); err != nil || info.ShimPid != uint32(os.Getpid()) {
 		t.Errorf("ShimInfo: %v %v", info, err)
 	}
