@@ -15,10 +15,17 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
 )
 
+// requireRunsc needs the runsc RUNSC names (internal/ctrdaemon puts it
+// first on PATH), else the one on PATH.
 func requireRunsc(t *testing.T) {
 	t.Helper()
+	if err := ctrdaemon.BinariesErr(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := exec.LookPath("runsc"); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("runsc and root are required in CI")
