@@ -268,13 +268,6 @@ func TestRunningContainer(t *testing.T) {
 		}
 	})
 
-	t.Run("UpdateIsUnsupported", func(t *testing.T) {
-		err := task.Update(e.ctx, containerd.WithResources(&specs.LinuxResources{}))
-		if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "runsc has no update command") {
-			t.Fatalf("update: %v, want NotImplemented saying runsc cannot update", err)
-		}
-	})
-
 	t.Run("KillSIGTERM", func(t *testing.T) {
 		if err := task.Kill(e.ctx, syscall.SIGTERM); err != nil {
 			t.Fatalf("kill: %v", err)
