@@ -39,6 +39,7 @@ func TestUpdateContainerResources(t *testing.T) {
 		if got == limit {
 			t.Fatalf("crictl inspect shows the refused limit %d", got)
 		}
+		t.Logf("crictl update with a runsc without update: %s", stderr)
 		return
 	}
 	if err != nil {
