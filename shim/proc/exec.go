@@ -82,6 +82,9 @@ func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID
 // ID is the exec id.
 func (e *Exec) ID() string { return e.id }
 
+// ContainerID is the id of the container the exec runs in.
+func (e *Exec) ContainerID() string { return e.parent.ID() }
+
 // Pid is the process's pid inside the sandbox, once it started.
 func (e *Exec) Pid() int {
 	e.mu.Lock()

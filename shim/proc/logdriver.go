@@ -18,9 +18,9 @@ import (
 	runc "github.com/containerd/go-runc"
 )
 
-// driverReadyTimeout bounds the wait for a driver to close fd 5: Create
-// (or Exec) holds the service's lock meanwhile. containerd-shim waits
-// forever. A variable so tests can shorten it.
+// driverReadyTimeout bounds the wait for a driver to close fd 5: the
+// Create or Exec RPC waits meanwhile. containerd-shim waits forever. A
+// variable so tests can shorten it.
 var driverReadyTimeout = 30 * time.Second
 
 // driverTermTimeout is how long a logging driver gets to exit after

@@ -64,13 +64,18 @@ type Service struct {
 	cfg Config
 	pub Publisher
 
-	mu     sync.Mutex
-	init   proc.Container
-	rt     *runsc.Runsc // the init's runsc, for Update
-	bundle string
-	execs  map[string]*proc.Exec
-	ioUID  int
-	ioGID  int
+	// mu guards the fields below. It is held only to read or change them,
+	// never across a runsc command, a logging driver's ready wait or a
+	// publish: those run with a creation or an exec id reserved instead.
+	mu       sync.Mutex
+	init     proc.Container
+	rt       *runsc.Runsc // the init's runsc, for Update
+	creating bool         // a Create runs
+	bundle   string
+	// execs holds the execs by id; nil for an id whose Exec RPC runs.
+	execs map[string]*proc.Exec
+	ioUID int
+	ioGID int
 
 	exits *exitTracker
 	// publishing is held while an exit is recorded and its TaskExit
@@ -110,7 +115,10 @@ func (s *Service) processExited(p proc.Process, e runc.Exit) {
 	defer s.publishing.Unlock()
 	p.SetExited(e.Status)
 	ctx := namespaces.WithNamespace(context.Background(), s.cfg.Namespace)
-	id := s.containerID()
+	id := p.ID()
+	if x, ok := p.(*proc.Exec); ok {
+		id = x.ContainerID()
+	}
 	log.G(ctx).WithFields(map[string]interface{}{"id": p.ID(), "pid": p.Pid(), "status": e.Status}).Debug("process exited")
 	if err := s.pub.Publish(ctx, runtime.TaskExitEventTopic, &eventstypes.TaskExit{
 		ContainerID: id,
@@ -121,15 +129,6 @@ func (s *Service) processExited(p proc.Process, e runc.Exit) {
 	}); err != nil {
 		log.G(ctx).WithError(err).Error("publishing TaskExit")
 	}
-}
-
-func (s *Service) containerID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.init == nil {
-		return ""
-	}
-	return s.init.ID()
 }
 
 func (s *Service) bundleDir() string {
@@ -159,8 +158,8 @@ func (s *Service) process(id string) (proc.Process, error) {
 	if id == "" || id == s.init.ID() {
 		return s.init, nil
 	}
-	e, ok := s.execs[id]
-	if !ok {
+	e := s.execs[id]
+	if e == nil {
 		return nil, fmt.Errorf("process %s does not exist: %w", id, errdefs.ErrNotFound)
 	}
 	return e, nil
@@ -169,14 +168,25 @@ func (s *Service) process(id string) (proc.Process, error) {
 // Create creates the container (or prepares its restore from a checkpoint).
 func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *shimapi.CreateTaskResponse, retErr error) {
 	defer toGRPC(&retErr)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.init != nil {
-		return nil, fmt.Errorf("container %s already created: %w", s.init.ID(), errdefs.ErrAlreadyExists)
-	}
 	if r.ID == "" || r.Bundle == "" {
 		return nil, fmt.Errorf("create needs an id and a bundle: %w", errdefs.ErrInvalidArgument)
 	}
+	s.mu.Lock()
+	switch {
+	case s.init != nil:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("container %s already created: %w", s.init.ID(), errdefs.ErrAlreadyExists)
+	case s.creating:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("container is being created: %w", errdefs.ErrAlreadyExists)
+	}
+	s.creating = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.creating = false
+		s.mu.Unlock()
+	}()
 	var opts runctypes.CreateOptions
 	if r.Options != nil {
 		v, err := typeurl.UnmarshalAny(r.Options)
@@ -241,8 +251,10 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	s.init, s.bundle, s.ioUID, s.ioGID = p, r.Bundle, int(opts.IoUid), int(opts.IoGid)
 	s.rt = rt
+	s.mu.Unlock()
 	return &shimapi.CreateTaskResponse{Pid: uint32(p.Pid())}, nil
 }
 
@@ -355,16 +367,12 @@ func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessReq
 	return &shimapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: p.ExitedAt()}, nil
 }
 
-// Exec records a process to exec; Start runs it.
+// Exec records a process to exec (and starts its logging driver, if any);
+// Start runs it.
 func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *ptypes.Empty, retErr error) {
 	defer toGRPC(&retErr)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.init == nil {
-		return nil, errNotCreated
-	}
-	if _, ok := s.execs[r.ID]; ok || r.ID == s.init.ID() {
-		return nil, fmt.Errorf("process %s already exists: %w", r.ID, errdefs.ErrAlreadyExists)
+	if _, err := s.initProcess(); err != nil {
+		return nil, err
 	}
 	if r.Spec == nil {
 		return nil, fmt.Errorf("exec needs a process spec: %w", errdefs.ErrInvalidArgument)
@@ -377,12 +385,29 @@ func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *p
 	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
 		return nil, fmt.Errorf("exec process spec: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	e, err := proc.NewExec(ctx, s.init, proc.ExecConfig{
+	s.mu.Lock()
+	if s.init == nil {
+		s.mu.Unlock()
+		return nil, errNotCreated
+	}
+	if _, ok := s.execs[r.ID]; ok || r.ID == s.init.ID() {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("process %s already exists: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	// The id is reserved while the exec's stdio is set up: a logging
+	// driver may take up to its ready timeout.
+	s.execs[r.ID] = nil
+	parent, uid, gid := s.init, s.ioUID, s.ioGID
+	s.mu.Unlock()
+	e, err := proc.NewExec(ctx, parent, proc.ExecConfig{
 		ID:    r.ID,
 		Spec:  spec,
 		Stdio: stdio.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-	}, s.ioUID, s.ioGID)
+	}, uid, gid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
+		delete(s.execs, r.ID)
 		return nil, err
 	}
 	s.execs[r.ID] = e
@@ -441,6 +466,9 @@ func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (_ *
 	execIDs := make(map[int]string)
 	s.mu.Lock()
 	for id, e := range s.execs {
+		if e == nil {
+			continue // being set up
+		}
 		if pid := e.Pid(); pid > 0 {
 			execIDs[pid] = id
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/console"
 	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/containers"
@@ -21,6 +23,7 @@ import (
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/containerd/runtime/linux/runctypes"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
 	"github.com/containerd/containerd/sys/reaper"
@@ -28,6 +31,8 @@ import (
 	"github.com/containerd/typeurl"
 	ptypes "github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
+	"github.com/google/gvisor-containerd-shim/shim/proc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // recordingPublisher records what the service publishes and when Flush ran.
@@ -315,5 +320,177 @@ func TestStdioThroughFifos(t *testing.T) {
 	got, err := io.ReadAll(out)
 	if err != nil || string(got) != "out\n" {
 		t.Fatalf("stdout %q %v, want %q", got, err, "out\n")
+	}
+}
+
+// stubProcess is a process of the service's that is only a child of the
+// test's: its exit comes from the reaper, as an exec's waiter's does.
+type stubProcess struct {
+	id   string
+	pid  int
+	mu   sync.Mutex
+	exit int
+	done chan struct{}
+}
+
+func (p *stubProcess) ID() string                                 { return p.id }
+func (p *stubProcess) Pid() int                                   { return p.pid }
+func (p *stubProcess) ExitPid() int                               { return p.pid }
+func (p *stubProcess) ExitedAt() time.Time                        { return time.Time{} }
+func (p *stubProcess) Stdio() stdio.Stdio                         { return stdio.Stdio{} }
+func (p *stubProcess) Status(context.Context) (proc.State, error) { return proc.Running, nil }
+func (p *stubProcess) Exited() <-chan struct{}                    { return p.done }
+func (p *stubProcess) Resize(console.WinSize) error               { return nil }
+func (p *stubProcess) Start(context.Context) error                { return nil }
+func (p *stubProcess) Delete(context.Context) error               { return nil }
+func (p *stubProcess) Kill(context.Context, uint32, bool) error   { return nil }
+func (p *stubProcess) CloseStdin() error                          { return nil }
+func (p *stubProcess) ExitStatus() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exit
+}
+func (p *stubProcess) SetExited(status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.exit = status
+	close(p.done)
+}
+
+// published reports whether a TaskExit of process id was published.
+func (p *recordingPublisher) exitOf(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range p.published {
+		if x, ok := ev.(*eventstypes.TaskExit); ok && x.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// A Create stuck in runsc (a stand-in that waits to be released) holds up
+// no other process's exit nor its TaskExit: the service's lock, which
+// exits needed, was held across runsc create.
+func TestStuckCreateDelaysNoExit(t *testing.T) {
+	requireRuntime(t)
+	s, pub := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir := t.TempDir()
+	creating, release := filepath.Join(dir, "creating"), filepath.Join(dir, "release")
+	runtime := filepath.Join(dir, "runsc")
+	script := fmt.Sprintf("#!/bin/sh\ntouch %s\ni=0\nwhile [ ! -f %s ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\necho 'create: released' >&2\nexit 1\n", creating, release)
+	if err := os.WriteFile(runtime, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bundle := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	created := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "stuck", Bundle: bundle, Runtime: runtime})
+		created <- err
+	}()
+	t.Cleanup(func() {
+		os.WriteFile(release, nil, 0o644)
+		<-done
+	})
+	for {
+		if _, err := os.Stat(creating); err == nil {
+			break
+		}
+		select {
+		case err := <-created:
+			t.Fatalf("create returned before runsc create ran: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	// Another process exits while runsc create is stuck.
+	cmd := exec.Command("true")
+	started := time.Now()
+	ec, err := reaper.Default.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go reaper.Default.Wait(cmd, ec)
+	p := &stubProcess{id: "other", pid: cmd.Process.Pid, done: make(chan struct{})}
+	s.exits.watch(p, started)
+	for !pub.exitOf("other") {
+		select {
+		case err := <-created:
+			t.Fatalf("the other process's TaskExit was published only after the stuck Create returned (%v)", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case <-p.Exited():
+	default:
+		t.Error("TaskExit published before the exit was recorded")
+	}
+}
+
+// An Exec waiting for its logging driver to get ready (up to 30 s) holds
+// up neither the container's exit nor its TaskExit: the service's lock,
+// which exits needed, was held across that wait.
+func TestExecLogDriverWaitDelaysNoExit(t *testing.T) {
+	requireRuntime(t)
+	s, pub := newService(t)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	dir, rootfs := bundle(t, "/bin/sleep", "1000")
+	id := fmt.Sprintf("ld-%d", os.Getpid())
+	if _, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: id, Bundle: dir, Rootfs: rootfs}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Kill(ctx, &shimapi.KillRequest{Signal: 9, All: true})
+		s.Delete(ctx, &ptypes.Empty{})
+	})
+	if _, err := s.Start(ctx, &shimapi.StartRequest{ID: id}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	// A driver that never closes fd 5 (ready) until released, and then
+	// exits.
+	tmp := t.TempDir()
+	started, release := filepath.Join(tmp, "started"), filepath.Join(tmp, "release")
+	driver := filepath.Join(tmp, "driver")
+	script := fmt.Sprintf("#!/bin/sh\ntouch %s\nwhile [ ! -f %s ]; do sleep 0.01; done\n", started, release)
+	if err := os.WriteFile(driver, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(specs.Process{Args: []string{"/bin/true"}, Cwd: "/"})
+	execDone := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := s.Exec(ctx, &shimapi.ExecProcessRequest{ID: "logged", Spec: &ptypes.Any{TypeUrl: "spec", Value: spec}, Stdout: "binary://" + driver})
+		execDone <- err
+	}()
+	t.Cleanup(func() {
+		os.WriteFile(release, nil, 0o644)
+		<-done
+	})
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		select {
+		case err := <-execDone:
+			t.Fatalf("exec returned before its driver started: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := s.Kill(ctx, &shimapi.KillRequest{ID: id, Signal: 9}); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	for !pub.exitOf(id) {
+		select {
+		case err := <-execDone:
+			t.Fatalf("the container's TaskExit was published only after the Exec waiting for its driver returned (%v)", err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
