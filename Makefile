@@ -69,15 +69,20 @@ containerd-shim-source:
 # containerd 1.7 they also run against (below).
 setup: setup-packages $(RUNSC_CURRENT) $(CONTAINERD17)
 
-# Installs the system packages the tests need when any is not installed
+# Installs those of the Debian packages named in $(1) that are not installed
 # (scripts/missing-packages: removed but not purged counts as missing).
-.PHONY: setup-packages
-setup-packages:
-	@missing=$$(scripts/missing-packages $(PACKAGES)); \
+define install-packages
+	@missing=$$(scripts/missing-packages $(1)); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# The system packages the tests need, every module they build, and crictl.
+.PHONY: setup-packages
+setup-packages:
+	$(call install-packages,$(PACKAGES))
 	$(GO) mod download
 	cd cmd/publish-bench && $(GO) mod download
 	@test -x $(BIN)/crictl || GOBIN=$(CURDIR)/$(BIN) $(GO) install $(subst @,/cmd/crictl@,$(CRI_TOOLS))
@@ -146,8 +151,15 @@ clean:
 	rm -rf $(BIN)
 
 # Runs one gVisor container through a throwaway containerd using the shim.
-.PHONY: demo
-demo: setup-packages build
+# It installs only what the demo runs (containerd, which brings runc; runsc;
+# busybox for the rootfs), and go build fetches only the modules the shim
+# and cmd/demo import: no crictl, CNI plugins or bench-tool modules, whose
+# builds and downloads were most of a first run (README: how long it takes).
+DEMO_PACKAGES := containerd runsc busybox-static
+.PHONY: demo demo-packages
+demo-packages:
+	$(call install-packages,$(DEMO_PACKAGES))
+demo: demo-packages build
 	$(GO) build -o $(BIN)/demo ./cmd/demo
 	$(BIN)/demo -shim $(SHIM)
 
