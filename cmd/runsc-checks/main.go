@@ -38,6 +38,9 @@ type check struct {
 	runscFlags []string
 	// also runs it once more with runsc and these flags added.
 	also []string
+	// exec, when set, is run by sh -c with `<runtime> exec` in the
+	// container, which runs cmd detached; its output is the check's.
+	exec string
 }
 
 // checkEnv is what the checks share: their directory, and a listener on
@@ -63,6 +66,13 @@ func checks() []check {
 		{name: "`linux.maskedPaths` [/secret]; `cat /secret`", cmd: "cat /secret; echo end", edit: func(s *specs.Spec, _ *checkEnv) { s.Linux.MaskedPaths = []string{"/secret"} }},
 		{name: "`linux.readonlyPaths` [/tmp]; `touch /tmp/f`", cmd: "touch /tmp/f && echo wrote", edit: func(s *specs.Spec, _ *checkEnv) { s.Linux.ReadonlyPaths = []string{"/tmp"} }},
 		{name: "seccomp profile: sethostname fails with EPERM; `hostname x` with CAP_SYS_ADMIN", cmd: "hostname x && echo set", also: []string{"--oci-seccomp"},
+			edit: func(s *specs.Spec, env *checkEnv) {
+				withCaps("CAP_SYS_ADMIN")(s, env)
+				errno := uint(unix.EPERM)
+				s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
+					Syscalls: []specs.LinuxSyscall{{Names: []string{"sethostname"}, Action: specs.ActErrno, ErrnoRet: &errno}}}
+			}},
+		{name: "the same profile; `hostname x` by `exec` in the container", cmd: "sleep 60", exec: "hostname x && echo set", also: []string{"--oci-seccomp"},
 			edit: func(s *specs.Spec, env *checkEnv) {
 				withCaps("CAP_SYS_ADMIN")(s, env)
 				errno := uint(unix.EPERM)
@@ -169,11 +179,11 @@ func run(runsc, runc, busybox string) error {
 		if flags == nil {
 			flags = []string{"--network=none"}
 		}
-		got := runOne(dir, runsc, flags, bundle, fmt.Sprintf("check-%d", i))
+		got := runOne(dir, runsc, flags, bundle, fmt.Sprintf("check-%d", i), c.exec)
 		if c.also != nil {
-			got += "; with " + strings.Join(c.also, " ") + ": " + runOne(dir, runsc, append(flags, c.also...), bundle, fmt.Sprintf("check-%d-also", i))
+			got += "; with " + strings.Join(c.also, " ") + ": " + runOne(dir, runsc, append(flags, c.also...), bundle, fmt.Sprintf("check-%d-also", i), c.exec)
 		}
-		fmt.Printf("| %s | %s | %s |\n", c.name, got, runOne(dir, runc, nil, bundle, fmt.Sprintf("check-%d-runc", i)))
+		fmt.Printf("| %s | %s | %s |\n", c.name, got, runOne(dir, runc, nil, bundle, fmt.Sprintf("check-%d-runc", i), c.exec))
 	}
 	return nil
 }
@@ -225,17 +235,31 @@ func writeBundle(bundle string, s *specs.Spec) error {
 	return os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
 }
 
-// runOne runs the bundle's container to its end (bounded to 60 s) and
-// returns its output (or the runtime's error) on one line, then deletes it.
-func runOne(dir, runtime string, flags []string, bundle, id string) string {
+// runOne runs the bundle's container to its end (bounded to 60 s), or with
+// execCmd detached and execCmd in it, and returns the output (or the
+// runtime's error) on one line, then deletes it.
+func runOne(dir, runtime string, flags []string, bundle, id, execCmd string) string {
 	root := filepath.Join(dir, "root-"+id)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := append([]string{"--root", root}, flags...)
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, runtime, append(args, "run", "--bundle", bundle, id)...)
+	if execCmd != "" {
+		// The detached container keeps the run's stdio: /dev/null, not a
+		// pipe that would never close.
+		cmd = exec.CommandContext(ctx, runtime, append(args, "run", "--detach", "--bundle", bundle, id)...)
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(&out, "run --detach: %v", err)
+		} else {
+			cmd = exec.CommandContext(ctx, runtime, append(args, "exec", id, "/bin/sh", "-c", execCmd)...)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	var err error
+	if cmd.Process == nil && cmd.ProcessState == nil {
+		err = cmd.Run()
+	}
 	exec.Command(runtime, append(args, "delete", "--force", id)...).Run()
 	// runsc leaves a network namespace mount in its root with --network=none.
 	if m, _ := filepath.Glob(filepath.Join(root, "*-netns")); len(m) > 0 {
