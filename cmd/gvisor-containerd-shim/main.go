@@ -13,12 +13,12 @@ import (
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
 	"github.com/google/gvisor-containerd-shim/shim/cli"
 	"github.com/google/gvisor-containerd-shim/shim/config"
-	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 	"github.com/google/gvisor-containerd-shim/shim/service"
 )
 
 func main() {
-	runsc.GuardCreates() // first: this binary is also the guard of runsc create
+	lifetime.GuardCreates() // first: this binary is also the guard of runsc create
 	cli.Main(newService)
 }
 

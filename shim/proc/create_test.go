@@ -10,13 +10,13 @@ import (
 
 	"github.com/containerd/containerd/mount"
 
-	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 )
 
 // Creates run under their guard, as in the shim: this test binary is the
 // guard, as the shim's binary is.
 func TestMain(m *testing.M) {
-	runsc.GuardCreates()
+	lifetime.GuardCreates()
 	os.Exit(m.Run())
 }
 

@@ -2,7 +2,7 @@
 // it builds each command line from the runtime root, the log file and the
 // [runsc_config] flags, starts it through a process monitor (the shim is a
 // subreaper, so its children must be reaped by one reaper) with a
-// parent-death signal (forkthread.go), and turns a
+// parent-death signal (package lifetime), and turns a
 // failure into an error that carries runsc's own message from its log.
 package runsc
 
@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/sys/reaper"
 	runc "github.com/containerd/go-runc"
+	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -127,7 +128,7 @@ func (r *Runsc) runIO(cmd *exec.Cmd, rio runc.IO, capture bool) ([]byte, error) 
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	}
 	logOffset := r.logSize()
-	ec, err := startDyingWithShim(r.ProcessMonitor(), cmd)
+	ec, err := lifetime.Start(r.ProcessMonitor(), cmd)
 	if err != nil {
 		msg, err := startFailure(r.Command, err)
 		return nil, &Error{Args: cmd.Args[len(r.globalArgs())+1:], Err: err, Msg: msg}
@@ -253,6 +254,21 @@ func (r *Runsc) Create(ctx context.Context, id, bundle string, opts *CreateOpts)
 // checkpoint image and running when it returns.
 func (r *Runsc) Restore(ctx context.Context, id, bundle, imagePath string, opts *CreateOpts) error {
 	return r.runCreating(ctx, id, append([]string{"restore", "--detach", "--bundle", bundle, "--image-path", imagePath}, opts.args()...), opts)
+}
+
+// runCreating runs create or restore under a guard (package lifetime)
+// when the shim enabled guards.
+func (r *Runsc) runCreating(ctx context.Context, id string, args []string, opts *CreateOpts) error {
+	cmd := r.command(ctx, append(args, id)...)
+	// The delete logs nowhere: containerd renames the bundle, the log's
+	// directory, when the create fails.
+	unlogged := *r
+	unlogged.Log = ""
+	guarded, err := lifetime.Guard(ctx, cmd, unlogged.command(ctx, "delete", "--force", id).Args, opts.Rootfs)
+	if err != nil {
+		return err
+	}
+	return r.runDetaching(guarded, opts.IO)
 }
 
 // Start runs `runsc start` of a sandbox's root container.
@@ -425,7 +441,7 @@ func (r *Runsc) startWaiter(ctx context.Context, cmd *exec.Cmd, pidFile string, 
 	}
 	subcommand := cmd.Args[len(r.globalArgs())+1:]
 	logOffset := r.logSize()
-	ec, err := startDyingWithShim(r.ProcessMonitor(), cmd)
+	ec, err := lifetime.Start(r.ProcessMonitor(), cmd)
 	if err != nil {
 		msg, err := startFailure(r.Command, err)
 		return &Error{Args: subcommand, Err: err, Msg: msg}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd/errdefs"
+	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -58,7 +59,7 @@ func (r *Runsc) hasUpdate(ctx context.Context) (bool, error) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.Command, "help", "update")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	ec, err := startDyingWithShim(r.ProcessMonitor(), cmd)
+	ec, err := lifetime.Start(r.ProcessMonitor(), cmd)
 	if err != nil {
 		msg, err := startFailure(r.Command, err)
 		return false, &Error{Args: []string{"help", "update"}, Err: err, Msg: msg}

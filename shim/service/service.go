@@ -267,12 +267,12 @@ func refusePrefixIDs(ctx context.Context, root, id string) error {
 	if root == "" {
 		return nil // runsc's own default root; the CLI always passes one
 	}
-	ids, err := runsc.ContainerIDs(root)
+	ids, err := containerIDs(root)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("listing the runsc root's containers")
 		return nil
 	}
-	other, ok := runsc.PrefixConflict(id, ids)
+	other, ok := prefixConflict(id, ids)
 	if !ok {
 		return nil
 	}

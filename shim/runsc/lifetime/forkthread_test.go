@@ -1,4 +1,4 @@
-package runsc
+package lifetime
 
 import (
 	"context"
@@ -18,21 +18,34 @@ import (
 
 // The test binary is the guard of the creates its tests run, as the shim
 // binary is in the shim. Run as a fake shim (TestCommandDiesWithShim,
-// TestCreateGuardCleansUp), it runs one runsc command that blocks: `start`,
-// or `create` of the bundle in RUNSC_TEST_FAKE_SHIM_BUNDLE.
+// TestCreateGuardCleansUp), it runs one runtime command that blocks:
+// `start c1`, or `create c1` of the bundle in RUNSC_TEST_FAKE_SHIM_BUNDLE
+// under a guard, as runsc.Runsc runs them.
 func TestMain(m *testing.M) {
 	GuardCreates()
 	if command := os.Getenv("RUNSC_TEST_FAKE_SHIM"); command != "" {
-		r := New(command, "", "", "c1", nil)
-		r.Monitor = runc.Monitor
-		if bundle := os.Getenv("RUNSC_TEST_FAKE_SHIM_BUNDLE"); bundle != "" {
-			fmt.Println(r.Create(context.Background(), "c1", bundle, &CreateOpts{Rootfs: filepath.Join(bundle, "rootfs")}))
-		} else {
-			fmt.Println(r.Start(context.Background(), "c1"))
-		}
+		fmt.Println(fakeShim(command, os.Getenv("RUNSC_TEST_FAKE_SHIM_BUNDLE")))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+func fakeShim(command, bundle string) error {
+	cmd := exec.Command(command, "start", "c1")
+	if bundle != "" {
+		cmd = exec.Command(command, "create", "--bundle", bundle, "c1")
+		var err error
+		cmd, err = Guard(context.Background(), cmd, []string{command, "delete", "--force", "c1"}, filepath.Join(bundle, "rootfs"))
+		if err != nil {
+			return err
+		}
+	}
+	ec, err := Start(runc.Monitor, cmd)
+	if err != nil {
+		return err
+	}
+	_, err = runc.Monitor.Wait(cmd, ec)
+	return err
 }
 
 // blockingRuntime writes a runtime binary that writes its pid to the
@@ -121,7 +134,7 @@ func TestCommandOutlivesForkingThread(t *testing.T) {
 				return
 			}
 			// Returning without unlocking ends this thread.
-			ec, err := startDyingWithShim(runc.Monitor, cmd)
+			ec, err := Start(runc.Monitor, cmd)
 			ch <- started{ec, err, syscall.Gettid()}
 			<-endThread
 		}()

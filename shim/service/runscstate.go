@@ -1,4 +1,4 @@
-package runsc
+package service
 
 import (
 	"errors"
@@ -17,10 +17,10 @@ const (
 	stateSuffix     = ".state"
 )
 
-// ContainerIDs lists the ids of the containers runsc keeps in root, read
+// containerIDs lists the ids of the containers runsc keeps in root, read
 // from its state file names (a readdir: no runsc command). A root that
 // does not exist yet holds none.
-func ContainerIDs(root string) ([]string, error) {
+func containerIDs(root string) ([]string, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -52,12 +52,12 @@ func ContainerIDs(root string) ([]string, error) {
 	return ids, nil
 }
 
-// PrefixConflict returns an id in existing that is a prefix of id or of
+// prefixConflict returns an id in existing that is a prefix of id or of
 // which id is a prefix, other than id itself. This runsc looks a
 // container up by id prefix (it globs "<id>*" and an exact match does not
 // win), so of two such ids the shorter one can no longer be named by any
 // command: not started, killed, exec'd into or deleted.
-func PrefixConflict(id string, existing []string) (string, bool) {
+func prefixConflict(id string, existing []string) (string, bool) {
 	for _, other := range existing {
 		if other != id && (strings.HasPrefix(id, other) || strings.HasPrefix(other, id)) {
 			return other, true

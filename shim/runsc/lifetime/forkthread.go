@@ -1,4 +1,9 @@
-package runsc
+// Package lifetime ties the runsc commands the shim starts to the shim's
+// own life: each is started from one locked OS thread with SIGKILL as its
+// parent-death signal (Start), and a create or restore runs under a guard,
+// the shim binary re-executed, that cleans up what the command made when
+// the shim dies before it is done (GuardCreates, Guard).
+package lifetime
 
 import (
 	"os/exec"
@@ -49,9 +54,9 @@ var forkThread = sync.OnceValue(func() chan<- startRequest {
 	return reqs
 })
 
-// startDyingWithShim starts cmd through monitor from the shim's fork
-// thread, with SIGKILL as its parent-death signal unless it has one.
-func startDyingWithShim(monitor runc.ProcessMonitor, cmd *exec.Cmd) (chan runc.Exit, error) {
+// Start starts cmd through monitor from the shim's fork thread, with
+// SIGKILL as its parent-death signal unless it has one.
+func Start(monitor runc.ProcessMonitor, cmd *exec.Cmd) (chan runc.Exit, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}

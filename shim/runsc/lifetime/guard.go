@@ -1,4 +1,4 @@
-package runsc
+package lifetime
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 const guardEnv = "GVISOR_CONTAINERD_SHIM_CREATE_GUARD"
 
 // guardBinary is the shim binary that serves as the guard; "" runs create
-// unguarded (a process that did not call GuardCreates, e.g. a test).
+// unguarded (a process that did not call GuardCreates).
 var guardBinary string
 
 type guardSpec struct {
@@ -44,7 +44,8 @@ type guardSpec struct {
 
 // GuardCreates must be called first in the shim's main. In a process
 // started as a guard it runs the guard and exits; otherwise it makes later
-// Create and Restore calls run under a guard (this binary).
+// Guard calls (runsc.Runsc's Create and Restore) return a guard (this
+// binary).
 func GuardCreates() {
 	if spec := os.Getenv(guardEnv); spec != "" {
 		os.Exit(runGuard(spec, os.Args))
@@ -52,28 +53,27 @@ func GuardCreates() {
 	guardBinary = "/proc/self/exe"
 }
 
-// runCreating runs create or restore, under a guard when enabled.
-func (r *Runsc) runCreating(ctx context.Context, id string, args []string, opts *CreateOpts) error {
-	cmd := r.command(ctx, append(args, id)...)
+// Guard returns the command that runs cmd, a `runsc create` or `restore`,
+// under a guard: the shim binary re-executed with cmd's argv. If the shim
+// dies before cmd is done, the guard kills it, runs del (the argv of
+// `runsc delete --force <id>`) and unmounts rootfs ("" for none). cmd
+// itself is returned when guards are off (GuardCreates was not called) or
+// cmd cannot start, so that starting it fails with the clear error.
+func Guard(ctx context.Context, cmd *exec.Cmd, del []string, rootfs string) (*exec.Cmd, error) {
 	if guardBinary == "" || cmd.Err != nil {
-		return r.runDetaching(cmd, opts.IO)
+		return cmd, nil
 	}
 	if _, err := exec.LookPath(cmd.Path); err != nil {
-		// Unguarded, starting it fails with the clear error.
-		return r.runDetaching(cmd, opts.IO)
+		return cmd, nil
 	}
-	// The delete logs nowhere: containerd renames the bundle, the log's
-	// directory, when the create fails.
-	unlogged := *r
-	unlogged.Log = ""
 	spec, err := json.Marshal(guardSpec{
 		Runsc:   cmd.Path,
 		ShimPid: os.Getpid(),
-		Delete:  unlogged.command(ctx, "delete", "--force", id).Args,
-		Rootfs:  opts.Rootfs,
+		Delete:  del,
+		Rootfs:  rootfs,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	guard := exec.CommandContext(ctx, guardBinary)
 	// The runsc command line, so the guard shows as the command it runs
@@ -82,7 +82,7 @@ func (r *Runsc) runCreating(ctx context.Context, id string, args []string, opts 
 	guard.Env = append(os.Environ(), guardEnv+"="+string(spec))
 	// Not SIGKILL: the guard must live to clean up.
 	guard.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	return r.runDetaching(guard, opts.IO)
+	return guard, nil
 }
 
 // runGuard runs the command in argv (spec.Runsc as the binary) and exits

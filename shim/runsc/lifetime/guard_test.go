@@ -1,8 +1,7 @@
-package runsc
+package lifetime
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	runc "github.com/containerd/go-runc"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,8 +83,8 @@ func TestCreateGuardCleansUp(t *testing.T) {
 	}
 }
 
-// A create runs under its guard, which reports runsc's exit status as its
-// own and keeps its environment variable to itself.
+// A create runs under its guard, which reports the command's exit status
+// as its own and keeps its environment variable to itself.
 func TestCreateGuardPassesStatusThrough(t *testing.T) {
 	dir := t.TempDir()
 	command := filepath.Join(dir, "runsc")
@@ -93,11 +93,16 @@ func TestCreateGuardPassesStatusThrough(t *testing.T) {
 	if err := os.WriteFile(command, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := newTest(t, command)
-	err := r.Create(t.Context(), "c1", dir, &CreateOpts{})
-	var rerr *Error
-	if !errors.As(err, &rerr) || !strings.Contains(err.Error(), "exit status 3") {
-		t.Fatalf("create: %v, want a runsc Error with exit status 3", err)
+	cmd, err := Guard(t.Context(), exec.Command(command, "create", "c1"), []string{command, "delete", "--force", "c1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := Start(runc.Monitor, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := runc.Monitor.Wait(cmd, ec); status != 3 {
+		t.Fatalf("create under its guard: status %d (%v), want 3", status, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package runsc
+package service
 
 import (
 	"os"
@@ -25,7 +25,7 @@ func TestContainerIDsFromStateFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids, err := ContainerIDs(root)
+	ids, err := containerIDs(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestContainerIDsFromStateFiles(t *testing.T) {
 	if want := []string{"app", "app2", "pod", "pod2", "web-1"}; !reflect.DeepEqual(ids, want) {
 		t.Errorf("ids %q, want %q", ids, want)
 	}
-	if ids, err := ContainerIDs(filepath.Join(root, "absent")); err != nil || len(ids) != 0 {
+	if ids, err := containerIDs(filepath.Join(root, "absent")); err != nil || len(ids) != 0 {
 		t.Errorf("a root not created yet: %q %v, want no ids and no error", ids, err)
 	}
 }
@@ -50,9 +50,9 @@ func TestPrefixConflict(t *testing.T) {
 		{"cache", ""},       // unrelated
 		{"dbx", "db"},
 	} {
-		got, ok := PrefixConflict(tc.id, existing)
+		got, ok := prefixConflict(tc.id, existing)
 		if got != tc.conflict || ok != (tc.conflict != "") {
-			t.Errorf("PrefixConflict(%q) = %q, %v; want %q", tc.id, got, ok, tc.conflict)
+			t.Errorf("prefixConflict(%q) = %q, %v; want %q", tc.id, got, ok, tc.conflict)
 		}
 	}
 }
