@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/console"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/pkg/stdio"
+	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"

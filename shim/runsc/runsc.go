@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/sys/reaper"
+	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"

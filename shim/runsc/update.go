@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/errdefs"
 	"github.com/google/gvisor-containerd-shim/shim/runsc/lifetime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )

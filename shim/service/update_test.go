@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/containerd/containerd/errdefs"
 	shimapi "github.com/containerd/containerd/runtime/v1/shim/v1"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl"
 	ptypes "github.com/gogo/protobuf/types"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
