@@ -65,6 +65,29 @@ containerd-shim-source:
 	tmp=$$(mktemp -d) && trap 'chmod -R u+w '$$tmp'; rm -rf '$$tmp EXIT && cp -r "$$src"/. $$tmp && chmod -R u+w $$tmp && \
 	cd $$tmp && $(SHIP_BUILD) -mod=mod -o $(CURDIR)/$(BIN)/containerd-shim-$(CONTAINERD_SOURCE_VERSION) ./cmd/containerd-shim
 
+# gVisor's own v2 shim, gvisor.dev/gvisor/shim at GVISOR_VERSION (the runsc
+# it is built to match), into bin/gvisor-shim-<version>/, once per version,
+# linked as bin/containerd-shim-runsc-v1: the third contender of
+# `make cri-bench-gvisor`. One line of it is changed, on a copy of the
+# module's source, and the build fails if that line is not there: its
+# manager sets the new shim's OOM score to -999, which needs
+# CAP_SYS_RESOURCE, and fails every shim start without it (this VM; many
+# nested nodes); 0 leaves the score containerd's. Nothing else is changed.
+# Built like ours (SHIP_BUILD), so the toolchain is no difference between them.
+GVISOR_SHIM := $(BIN)/containerd-shim-runsc-v1
+.PHONY: gvisor-shim
+gvisor-shim: $(GVISOR_SHIM)
+$(BIN)/gvisor-shim-$(GVISOR_VERSION)/containerd-shim-runsc-v1:
+	@src=$$($(GO) mod download -json gvisor.dev/gvisor@$(GVISOR_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$src" || { echo "gvisor.dev/gvisor@$(GVISOR_VERSION): not downloaded" >&2; exit 1; }; \
+	tmp=$$(mktemp -d) && trap 'chmod -R u+w '$$tmp'; rm -rf '$$tmp EXIT && cp -r "$$src"/. $$tmp && chmod -R u+w $$tmp && \
+	f=$$tmp/pkg/shim/v1/manager.go && \
+	{ grep -qx '	oomScoreMax = -999' $$f || { echo "gvisor-shim: 'oomScoreMax = -999' not found in pkg/shim/v1/manager.go at $(GVISOR_VERSION)" >&2; exit 1; }; } && \
+	sed -i 's/^	oomScoreMax = -999$$/	oomScoreMax = 0/' $$f && \
+	cd $$tmp && $(SHIP_BUILD) -mod=mod -o $(CURDIR)/$@ ./shim
+$(GVISOR_SHIM): $(BIN)/gvisor-shim-$(GVISOR_VERSION)/containerd-shim-runsc-v1 FORCE
+	@test "$$(readlink $@)" = gvisor-shim-$(GVISOR_VERSION)/containerd-shim-runsc-v1 || ln -sfn gvisor-shim-$(GVISOR_VERSION)/containerd-shim-runsc-v1 $@
+
 # What the tests need: the system packages, and the current runsc and
 # containerd 1.7 they also run against (below).
 setup: setup-packages $(RUNSC_CURRENT) $(CONTAINERD17)
