@@ -30,6 +30,10 @@ type Handler struct {
 	// Deprecated configures it with runtime_engine/runtime_root instead of
 	// the options table.
 	Deprecated bool
+	// GVisorConfig, when set, makes the handler gVisor's own v2 shim
+	// (runtime_type io.containerd.runsc.v1, containerd 1.7 and later) with
+	// this TOML as its ConfigPath; Runtime and RuntimeRoot are then unused.
+	GVisorConfig string
 }
 
 // ConfigTemplate is the containerd config's plugins section that
@@ -58,8 +62,16 @@ const ConfigTemplate = `[plugins."io.containerd.runtime.v1.linux"]
 
 // HandlerTemplate is one runtime handler's table.
 const HandlerTemplate = `    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{{.Name}}]
+{{- if .GVisorConfig}}
+      runtime_type = "io.containerd.runsc.v1"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{{.Name}}.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = "{{.GVisorConfig}}"
+{{- else}}
       runtime_type = "io.containerd.runtime.v1.linux"
-{{- if .Deprecated}}
+{{- end}}
+{{- if .GVisorConfig}}
+{{- else if .Deprecated}}
       runtime_engine = "{{.Runtime}}"
       runtime_root = "{{.RuntimeRoot}}"
 {{- else}}

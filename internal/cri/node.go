@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/containerd/containerd"
 
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/shim/config"
 )
 
 // The handlers a Node serves, all on the v1 runtime through the one shim.
@@ -24,6 +26,9 @@ const (
 	// RunscDeprecated is runsc configured the deprecated way, with
 	// runtime_engine/runtime_root.
 	RunscDeprecated = "runsc-deprecated"
+	// GVisor is gVisor's own v2 shim (containerd-shim-runsc-v1), served
+	// when Options.GVisorShim is set.
+	GVisor = "gvisor"
 )
 
 // ErrMissing wraps the error of a Node that cannot start because a binary
@@ -42,6 +47,12 @@ type Options struct {
 	// Registry serves the images on loopback to CRI's pulls from
 	// RegistryHosts (critest pulls; a pull never leaves the host).
 	Registry bool
+	// GVisorShim, when set, is gVisor's own v2 shim binary: the node then
+	// serves it as the GVisor handler, its directory first on containerd's
+	// PATH, where containerd looks for containerd-shim-runsc-v1 (containerd
+	// 1.7 and later: 1.6 cannot parse its start reply), with the same runsc
+	// binary and [runsc_config] as ours.
+	GVisorShim string
 }
 
 // RegistryHosts are the registries whose pulls a Node with a Registry
@@ -84,6 +95,21 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if shimConfig == "" {
 		shimConfig = ShimConfigFor(version)
 	}
+	var env []string
+	var runsc string
+	if opts.GVisorShim != "" {
+		shim, err := filepath.EvalSymlinks(opts.GVisorShim)
+		if err != nil {
+			return nil, err
+		}
+		if filepath.Base(shim) != "containerd-shim-runsc-v1" {
+			return nil, fmt.Errorf("gVisor shim %s: containerd runs it only as containerd-shim-runsc-v1", shim)
+		}
+		env = []string{"PATH=" + filepath.Dir(shim) + ":" + os.Getenv("PATH")}
+		if runsc, err = exec.LookPath("runsc"); err != nil {
+			return nil, err
+		}
+	}
 	n := &Node{crictl: crictl, RunscVersion: version, ShimConfig: shimConfig}
 	buildDir, err := os.MkdirTemp("", "cri-images-")
 	if err != nil {
@@ -103,11 +129,19 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	cfg := ctrdaemon.Config{
 		Shim:       opts.Shim,
 		ShimConfig: shimConfig,
+		Env:        env,
 		CRI: func(dir, shim string) string {
 			n.Handlers = []Handler{
 				{Name: Runc, Runtime: "runc", RuntimeRoot: filepath.Join(dir, "runc")},
 				{Name: Runsc, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "runsc")},
 				{Name: RunscDeprecated, Runtime: "runsc", RuntimeRoot: filepath.Join(dir, "deprecated", "runsc"), Deprecated: true},
+			}
+			if opts.GVisorShim != "" {
+				h := Handler{Name: GVisor, Runtime: runsc, RuntimeRoot: filepath.Join(dir, "gvisor"), GVisorConfig: filepath.Join(dir, "gvisor.toml")}
+				if netErr = writeGVisorConfig(h, shimConfig); netErr != nil {
+					return ""
+				}
+				n.Handlers = append(n.Handlers, h)
 			}
 			confDir := filepath.Join(dir, "cni", "net.d")
 			n.Net, netErr = newNetwork(confDir, filepath.Join(dir, "cni", "ipam"))
@@ -157,6 +191,35 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// writeGVisorConfig writes the TOML gVisor's shim reads from ConfigPath:
+// the runsc binary (binary_name; its default is runsc from PATH), the runsc
+// root (under the node's directory, which Close cleans), and the same
+// [runsc_config] flags as ours in shimConfig.
+func writeGVisorConfig(h Handler, shimConfig string) error {
+	cfg, err := config.Parse("shim config", []byte(shimConfig))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "binary_name = %q\nroot = %q\n[runsc_config]\n", h.Runtime, h.RuntimeRoot)
+	keys := make([]string, 0, len(cfg.RunscConfig))
+	for k := range cfg.RunscConfig {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s = %q\n", k, cfg.RunscConfig[k])
+	}
+	return os.WriteFile(h.GVisorConfig, []byte(b.String()), 0o644)
+}
+
+// OCIRoot is the --root that a handler's shim gives runsc or runc for CRI's
+// pods: every shim here (ours, containerd-shim, gVisor's) puts CRI's
+// namespace, k8s.io, under the handler's runtime root.
+func (n *Node) OCIRoot(handler string) string {
+	return filepath.Join(n.RuntimeRoot(handler), "k8s.io")
 }
 
 // RuntimeRoot is the runtime root of the handler named name; "" for a

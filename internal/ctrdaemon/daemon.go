@@ -52,6 +52,9 @@ type Config struct {
 	// ShimConfig or ShimArgs are set); they replace the v1 runtime table
 	// built from Runtime, RuntimeRootBase and ShimDebug.
 	CRI func(dir, shim string) string
+	// Env is added to the daemon's environment (a later PATH wins), and so
+	// to the shims it starts.
+	Env []string
 }
 
 // Daemon is a running containerd with its own directory.
@@ -64,6 +67,7 @@ type Daemon struct {
 	LogPath      string
 
 	binary string
+	env    []string
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -89,6 +93,7 @@ func New(cfg Config) (*Daemon, error) {
 		ConfigPath: filepath.Join(dir, "config.toml"),
 		LogPath:    filepath.Join(dir, "containerd.log"),
 		binary:     "containerd",
+		env:        cfg.Env,
 	}
 	d.TTRPCAddress = d.Address + ".ttrpc"
 	if cfg.TTRPCSocketName != "" {
@@ -206,6 +211,9 @@ func (d *Daemon) Restart() error {
 	}
 	cmd := exec.Command(d.binary, "--config", d.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(d.env) > 0 {
+		cmd.Env = append(os.Environ(), d.env...)
+	}
 	// Own process group: a ^C on the test must not reach the daemon first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
