@@ -370,6 +370,9 @@ func outage(ctx context.Context, node *cri.Node, contenders []*contender, pods i
 		id   string
 		code int
 		seen time.Duration
+		// shimAlive: its shim was still running when containerd started
+		// again.
+		shimAlive bool
 	}
 	var victims []*victim
 	code := 10
@@ -410,6 +413,10 @@ func outage(ctx context.Context, node *cri.Node, contenders []*contender, pods i
 		}
 	}
 	sleep(ctx, d-time.Since(stopped))
+	for _, v := range victims {
+		_, err := shimPid(v.id)
+		v.shimAlive = err == nil
+	}
 	restarted := time.Now()
 	if err := node.Daemon.Restart(); err != nil {
 		return err
@@ -449,6 +456,9 @@ func outage(ctx context.Context, node *cri.Node, contenders []*contender, pods i
 				continue
 			}
 			o.Containers++
+			if v.shimAlive {
+				o.ShimAlive++
+			}
 			if v.seen == 0 {
 				o.NotExited++
 				continue
@@ -466,6 +476,15 @@ func outage(ctx context.Context, node *cri.Node, contenders []*contender, pods i
 			}
 		}
 		o.AfterRestart = cribench.Summarize(after)
+		// The memory pods' containers ran on across the outage.
+		for _, id := range c.containers {
+			o.Running++
+			if st, err := node.Status(ctx, id); err == nil && st.State == "CONTAINER_RUNNING" {
+				if _, err := shimPid(id); err == nil {
+					o.StillRunning++
+				}
+			}
+		}
 		c.out.Outage = o
 	}
 	return nil
@@ -646,10 +665,10 @@ func printReport(r *cribench.Report) {
 	}
 	if len(r.Contenders) > 0 && r.Contenders[0].Outage != nil {
 		fmt.Printf("\nExits while containerd was stopped for %.0f s (SIGTERM through the runtime's CLI %.0f s in); after the restart\n\n", r.Config.OutageSeconds, r.Config.OutageSeconds/4)
-		fmt.Println("| shim | containers | EXITED, right code | wrong code | not EXITED after 1 min | shown after restart p50 | max | CRI answered after |\n|---|---|---|---|---|---|---|---|")
+		fmt.Println("| shim | containers | EXITED, right code | wrong code | not EXITED after 1 min | their shim alive at the restart | running across it, still RUNNING with their shim | shown after restart p50 | max | CRI answered after |\n|---|---|---|---|---|---|---|---|---|---|")
 		for _, c := range r.Contenders {
 			o := c.Outage
-			fmt.Printf("| %s | %d | %d | %d | %d | %s | %s | %s |\n", c.Name, o.Containers, o.RightCode, o.WrongCode, o.NotExited, msString(o.AfterRestart.P50Ms, o.AfterRestart.Count), msString(o.AfterRestart.MaxMs, o.AfterRestart.Count), msString(o.CRIServingMs, 1))
+			fmt.Printf("| %s | %d | %d | %d | %d | %d | %d of %d | %s | %s | %s |\n", c.Name, o.Containers, o.RightCode, o.WrongCode, o.NotExited, o.ShimAlive, o.StillRunning, o.Running, msString(o.AfterRestart.P50Ms, o.AfterRestart.Count), msString(o.AfterRestart.MaxMs, o.AfterRestart.Count), msString(o.CRIServingMs, 1))
 		}
 	}
 }

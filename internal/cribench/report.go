@@ -85,6 +85,14 @@ type Outage struct {
 	RightCode int `json:"right_code"`
 	WrongCode int `json:"wrong_code"`
 	NotExited int `json:"not_exited"`
+	// ShimAlive counts those whose shim still ran when containerd started
+	// again.
+	ShimAlive int `json:"shim_alive"`
+	// Running counts the containers that ran on across the outage (the
+	// memory pods'); StillRunning those CRI still showed RUNNING after it,
+	// with their shim alive.
+	Running      int `json:"running"`
+	StillRunning int `json:"still_running"`
 	// AfterRestart: from containerd's start until CRI showed each exit
 	// (polled with crictl ps -a every 100 ms); CRIServingMs: until CRI first
 	// answered that poll, the least AfterRestart can be.
