@@ -220,12 +220,24 @@ soak: setup-packages build
 	$(GO) build -o $(BIN)/soak ./cmd/soak
 	$(BIN)/soak -shim $(SHIM) $(SOAK_FLAGS)
 
-# runsc against runc through CRI, alternating: pod start, exit until EXITED,
-# and the exec probe with the direct publisher and the fork fallback.
-.PHONY: cri-bench
+# Shims side by side through CRI, alternating (cmd/cri-bench, docs/benchmarks.md):
+# on Debian's containerd 1.6 and runsc, ours against runc (containerd-shim),
+# with the fork fallback; cri-bench-gvisor adds gVisor's own v2 shim, which
+# needs containerd 1.7, all on containerd 1.7 and the current runsc, and
+# writes cri-bench.json and the chart cri-bench.png (drawn by publish-bench,
+# whose module holds the plotting library). CRI_BENCH_FLAGS passes more,
+# e.g. -rounds 20.
+CRI_BENCH_FLAGS ?=
+.PHONY: cri-bench cri-bench-gvisor
 cri-bench: setup build
 	$(GO) build -o $(BIN)/cri-bench ./cmd/cri-bench
-	$(BIN)/cri-bench -shim $(SHIM)
+	$(BIN)/cri-bench -shim $(SHIM) $(CRI_BENCH_FLAGS)
+
+cri-bench-gvisor: setup build gvisor-shim
+	$(GO) build -o $(BIN)/cri-bench ./cmd/cri-bench
+	CONTAINERD=$(CURDIR)/$(CONTAINERD17) RUNSC=$(CURDIR)/$(RUNSC_CURRENT) $(BIN)/cri-bench -shim $(SHIM) \
+		-gvisor-shim $(GVISOR_SHIM) -json $(CURDIR)/cri-bench.json $(CRI_BENCH_FLAGS)
+	cd cmd/publish-bench && $(GO) run . cri-chart -json $(CURDIR)/cri-bench.json -chart $(CURDIR)/cri-bench.png
 
 # The bare-runtime checks behind docs/cri.md's critest table: one busybox
 # container per check with runsc (RUNSC, else PATH's) and runc, no containerd.

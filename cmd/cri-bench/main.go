@@ -42,10 +42,10 @@ import (
 )
 
 type options struct {
-	shim, gvisorShim, jsonPath string
-	rounds, probes, pods, outagePods              int
-	settle, quiet, outage                         time.Duration
-	fork                                          bool
+	shim, gvisorShim, jsonPath       string
+	rounds, probes, pods, outagePods int
+	settle, quiet, outage            time.Duration
+	fork                             bool
 }
 
 func main() {
@@ -76,9 +76,9 @@ const exitAfter = time.Second
 
 // contender is one shim under test, and its pods.
 type contender struct {
-	name    string
-	handler string
-	node    *cri.Node
+	name, label string
+	handler     string
+	node        *cri.Node
 	// pods are the memory pods and their containers; the first is probed.
 	pods       []*cri.Pod
 	containers []string
@@ -87,8 +87,8 @@ type contender struct {
 
 // variant is one kind of exec probe.
 type variant struct {
-	name string
-	node *cri.Node
+	name, label string
+	node        *cri.Node
 	// id is the probed container; exec is nil for a probe through CRI, else
 	// it runs the probe itself and returns the CPU it used.
 	id                 string
@@ -159,13 +159,13 @@ func run(ctx context.Context, o options) error {
 		defer fork.Close()
 	}
 
-	contenders := []*contender{{name: "ours (v1), runsc", handler: cri.Runsc, node: node}}
+	contenders := []*contender{{name: "ours (v1), runsc", label: "ours", handler: cri.Runsc, node: node}}
 	if opts.GVisorShim != "" {
-		contenders = append(contenders, &contender{name: "gVisor's shim (v2), runsc", handler: cri.GVisor, node: node})
+		contenders = append(contenders, &contender{name: "gVisor's shim (v2), runsc", label: "gVisor's shim", handler: cri.GVisor, node: node})
 	}
-	contenders = append(contenders, &contender{name: "runc (containerd-shim)", handler: cri.Runc, node: node})
+	contenders = append(contenders, &contender{name: "runc (containerd-shim)", label: "runc", handler: cri.Runc, node: node})
 	for _, c := range contenders {
-		c.out.Name, c.out.Handler = c.name, c.handler
+		c.out.Name, c.out.Label, c.out.Handler = c.name, c.label, c.handler
 	}
 
 	// Pod start and exit, round by round; which goes first rotates.
@@ -221,7 +221,7 @@ func run(ctx context.Context, o options) error {
 	// fork fallback, and the runsc exec floor into ours' sandbox.
 	var variants []*variant
 	for _, c := range contenders {
-		variants = append(variants, &variant{name: c.name, node: node, id: c.containers[0]})
+		variants = append(variants, &variant{name: c.name, label: c.label, node: node, id: c.containers[0]})
 	}
 	var forkPod *cri.Pod
 	if fork != nil {
@@ -233,11 +233,11 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		variants = append(variants, &variant{name: "ours (v1), runsc, fork fallback (mode exec)", node: fork, id: id})
+		variants = append(variants, &variant{name: "ours (v1), runsc, fork fallback (mode exec)", label: "ours, fork", node: fork, id: id})
 	}
 	floorID := contenders[0].containers[0]
 	variants = append(variants, &variant{
-		name: "floor: runsc exec into ours' sandbox",
+		name: "floor: runsc exec into ours' sandbox", label: "runsc exec",
 		exec: func(ctx context.Context) (time.Duration, error) {
 			return runscExec(ctx, runsc, node.OCIRoot(cri.Runsc), floorID, runscFlags(node))
 		},
@@ -261,12 +261,12 @@ func run(ctx context.Context, o options) error {
 	}
 	for _, v := range variants {
 		rep.Probes = append(rep.Probes, cribench.Probe{
-			Name: v.name, Wall: cribench.Summarize(v.wall),
+			Name: v.name, Label: v.label, Wall: cribench.Summarize(v.wall),
 			ShimCPUMs:       ms(v.shimCPU) / float64(o.probes),
 			ContainerdCPUMs: ms(v.daemonCPU) / float64(o.probes),
 		})
 	}
-	rep.Probes = append(rep.Probes, cribench.Probe{Name: "floor: crictl version", Wall: cribench.Summarize(crictlFloor)})
+	rep.Probes = append(rep.Probes, cribench.Probe{Name: "floor: crictl version", Label: "crictl", Wall: cribench.Summarize(crictlFloor)})
 	if forkPod != nil {
 		// Its shims share our binary's pages: gone, they no longer lower
 		// ours' PSS below what the other contenders' pods are read at.

@@ -63,6 +63,8 @@ func main() {
 		_, err = footprint(os.Args[2:], os.Stdout)
 	case len(os.Args) > 1 && os.Args[1] == "burst":
 		_, err = burst(ctx, os.Args[2:], os.Stdout)
+	case len(os.Args) > 1 && os.Args[1] == "cri-chart":
+		err = criChart(os.Args[2:])
 	default:
 		_, err = run(ctx, os.Args[1:], os.Stdout)
 	}

@@ -54,7 +54,9 @@ type Config struct {
 
 // Contender is one shim's figures.
 type Contender struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Label is the short name the chart shows.
+	Label   string `json:"label"`
 	Handler string `json:"handler"`
 	// PodStart: runp + create + start until CRI shows the container RUNNING.
 	PodStart Stat `json:"pod_start"`
@@ -102,8 +104,9 @@ type Outage struct {
 
 // Probe is one exec probe variant's figures.
 type Probe struct {
-	Name string `json:"name"`
-	Wall Stat   `json:"wall"`
+	Name  string `json:"name"`
+	Label string `json:"label"`
+	Wall  Stat   `json:"wall"`
 	// ShimCPUMs is the mean CPU per probe of the container's shim with the
 	// children it reaped (for the runsc exec floor: the runsc exec process
 	// and its children); ContainerdCPUMs that of containerd.
