@@ -61,6 +61,7 @@ func main() {
 	flag.IntVar(&o.outagePods, "outage-pods", 3, "pods per shim whose container exits during the outage")
 	flag.BoolVar(&o.fork, "fork", true, "also probe ours with the fork fallback (publisher mode exec, a second containerd)")
 	flag.StringVar(&o.jsonPath, "json", "", "write the figures to this file")
+	flag.DurationVar(&exitAfter, "exit-after", time.Second, "how long the pod start rounds' container runs: it must still run when crictl start and inspect return (raise it on a loaded machine)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
@@ -71,8 +72,9 @@ func main() {
 	}
 }
 
-// exitAfter is how long the measured container runs before it exits.
-const exitAfter = time.Second
+// exitAfter is how long the measured container runs before it exits
+// (-exit-after).
+var exitAfter = time.Second
 
 // contender is one shim under test, and its pods.
 type contender struct {
@@ -627,7 +629,7 @@ func startAndExit(ctx context.Context, node *cri.Node, handler string) (start, e
 		return 0, 0, err
 	}
 	if st.State != "CONTAINER_RUNNING" {
-		return 0, 0, fmt.Errorf("after start: %s, want CONTAINER_RUNNING", st.State)
+		return 0, 0, fmt.Errorf("after start: %s, want CONTAINER_RUNNING (start and inspect took %v: raise -exit-after above it)", st.State, time.Since(t0).Round(time.Millisecond))
 	}
 	start = time.Since(t0)
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
