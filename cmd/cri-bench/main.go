@@ -163,7 +163,7 @@ func run(ctx context.Context, o options) error {
 
 	contenders := []*contender{{name: "ours (v1), runsc", label: "ours", handler: cri.Runsc, node: node}}
 	if opts.GVisorShim != "" {
-		contenders = append(contenders, &contender{name: "gVisor's shim (v2), runsc", label: "gVisor's shim", handler: cri.GVisor, node: node})
+		contenders = append(contenders, &contender{name: "gVisor's shim (v2), runsc", label: "gVisor shim", handler: cri.GVisor, node: node})
 	}
 	contenders = append(contenders, &contender{name: "runc (containerd-shim)", label: "runc", handler: cri.Runc, node: node})
 	for _, c := range contenders {
@@ -235,7 +235,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		variants = append(variants, &variant{name: "ours (v1), runsc, fork fallback (mode exec)", label: "ours, fork", node: fork, id: id})
+		variants = append(variants, &variant{name: "ours (v1), runsc, fork fallback (mode exec)", label: "ours fork", node: fork, id: id})
 	}
 	floorID := contenders[0].containers[0]
 	variants = append(variants, &variant{

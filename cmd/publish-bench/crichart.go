@@ -155,7 +155,12 @@ func barPlot(b bars) (*plot.Plot, error) {
 	p.Y.Label.Text = b.unit
 	p.Y.Min = 0
 	p.Legend.Top = true
-	w := vg.Points(float64(60) / float64(len(b.series)))
+	// The bars of a group take 70% of its share of the panel's width.
+	w := vg.Points(180 / float64(len(b.labels)*len(b.series)))
+	if len(b.labels) > 3 {
+		p.X.Tick.Label.Font.Size = vg.Points(8)
+	}
+	top := 0.0
 	for i, name := range b.series {
 		chart, err := plotter.NewBarChart(plotter.Values(b.values[i]), w)
 		if err != nil {
@@ -167,11 +172,16 @@ func barPlot(b bars) (*plot.Plot, error) {
 			chart.Color = color.Gray{Y: 96}
 		}
 		chart.Offset = w * vg.Length(float64(i)-float64(len(b.series)-1)/2)
+		for _, v := range b.values[i] {
+			top = max(top, v)
+		}
 		p.Add(chart)
 		if len(b.series) > 1 {
 			p.Legend.Add(name, chart)
 		}
 	}
 	p.NominalX(b.labels...)
+	// Room above the bars for the legend.
+	p.Y.Max = top * (1.15 + 0.1*float64(len(b.series)))
 	return p, nil
 }
