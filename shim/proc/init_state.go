@@ -129,7 +129,7 @@ func (initRunning) delete(context.Context) error { return invalidState("delete",
 func (initRunning) resume(context.Context) error { return invalidState("resume", Running) }
 
 func (s initRunning) kill(ctx context.Context, sig uint32, all bool) error {
-	return s.p.runtime.Kill(ctx, s.p.id, int(sig), all, 0)
+	return s.p.kill(ctx, sig, all)
 }
 
 func (s initRunning) pause(ctx context.Context) error {
@@ -160,7 +160,7 @@ func (s initPaused) resume(ctx context.Context) error {
 }
 
 func (s initPaused) kill(ctx context.Context, sig uint32, all bool) error {
-	return s.p.runtime.Kill(ctx, s.p.id, int(sig), all, 0)
+	return s.p.kill(ctx, sig, all)
 }
 
 // containerd pauses a task before checkpointing it.

@@ -339,6 +339,7 @@ func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.Delet
 	}
 	// An exit being recorded right now is queued once this lock is free.
 	s.publishing.Lock()
+	//lint:ignore SA2001 the empty section is the point: it waits out a publish in progress.
 	s.publishing.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.FlushTimeout)
 	defer cancel()

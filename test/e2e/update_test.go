@@ -7,8 +7,8 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/errdefs"
 	"github.com/google/gvisor-containerd-shim/internal/containerdtest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
