@@ -79,7 +79,6 @@ func TestDaemonRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	lastExit := firstExit.Add(10 * time.Second)
 	restartAt := firstExit.Add(v2ShimRetryBudget + 2*time.Second)
 	time.Sleep(time.Until(restartAt))
 	for _, pid := range shims {
@@ -126,7 +125,9 @@ func TestDaemonRestart(t *testing.T) {
 	}
 	got.Reordered += outOfOrder(exits)
 	for _, e := range exits {
-		if e.ExitedAt.Before(stopped) || e.ExitedAt.After(lastExit.Add(2*time.Second)) {
+		// The outage's own bounds, not the schedule's plus a slack: a loaded
+		// machine reaps late, and order is checked above.
+		if e.ExitedAt.Before(stopped) || e.ExitedAt.After(restartAt) {
 			problems = append(problems, fmt.Sprintf("%s exited %v: not during the outage (%v to %v)", e.key(), e.ExitedAt, stopped, restartAt))
 		}
 	}
