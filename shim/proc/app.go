@@ -208,10 +208,13 @@ func (a *App) Pause(context.Context) error {
 	return fmt.Errorf("pausing an app container of a pod: runsc would pause the whole pod sandbox: %w", errdefs.ErrNotImplemented)
 }
 
+// Resume is refused, as Pause is: the sandbox is the pod's.
 func (a *App) Resume(context.Context) error {
 	return fmt.Errorf("resuming an app container of a pod: runsc pauses and resumes only whole pod sandboxes: %w", errdefs.ErrNotImplemented)
 }
 
+// Checkpoint is refused: runsc checkpoints a whole sandbox, never one
+// of its containers.
 func (a *App) Checkpoint(context.Context, string) error {
 	return fmt.Errorf("checkpointing an app container of a pod: runsc checkpoints whole sandboxes: %w", errdefs.ErrNotImplemented)
 }

@@ -23,6 +23,7 @@ const (
 	Deleted
 )
 
+// String is the name errors and logs use ("cannot kill a process in stopped state").
 func (s State) String() string {
 	switch s {
 	case Created:

@@ -97,6 +97,7 @@ type Error struct {
 	Msg  string   // runsc's own last error message, if any
 }
 
+// Error names the subcommand and runsc's own message, or how it failed.
 func (e *Error) Error() string {
 	if e.Msg != "" {
 		return fmt.Sprintf("runsc %s: %s", e.Args[0], e.Msg)
@@ -104,6 +105,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("runsc %s: %v", e.Args[0], e.Err)
 }
 
+// Unwrap gives the process failure, e.g. an *exec.ExitError.
 func (e *Error) Unwrap() error { return e.Err }
 
 // run runs cmd to completion and returns its stdout. On failure the error
