@@ -83,7 +83,7 @@ type BundleSpec struct {
 func ReadBundle(bundle string) (BundleSpec, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return BundleSpec{}, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
+		return BundleSpec{}, fmt.Errorf("invalid bundle: %w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
@@ -92,7 +92,7 @@ func ReadBundle(bundle string) (BundleSpec, error) {
 		} `json:"process"`
 	}
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return BundleSpec{}, fmt.Errorf("invalid bundle: config.json: %v: %w", err, errdefs.ErrInvalidArgument)
+		return BundleSpec{}, fmt.Errorf("invalid bundle: config.json: %w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	out := BundleSpec{Terminal: spec.Process != nil && spec.Process.Terminal}
 	if spec.Annotations[annotationContainerType] != containerTypeContainer {

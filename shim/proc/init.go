@@ -42,7 +42,7 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 		machine:    newMachine(initMoves),
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
-		return nil, fmt.Errorf("invalid bundle: %v: %w", err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("invalid bundle: %w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if err := p.acquire(ctx, cfg); err != nil {
 		return nil, err

@@ -152,7 +152,7 @@ func parseStdio(sio stdio.Stdio) (stdioKind, *url.URL, error) {
 	}
 	u, err := url.Parse(first)
 	if err != nil {
-		return 0, nil, fmt.Errorf("stdio %q: %v: %w", first, err, errdefs.ErrInvalidArgument)
+		return 0, nil, fmt.Errorf("stdio %q: %w: %w", first, err, errdefs.ErrInvalidArgument)
 	}
 	var kind stdioKind
 	switch u.Scheme {
@@ -197,12 +197,12 @@ func openOutput(ctx context.Context, path string) (io.WriteCloser, error) {
 	}
 	isFifo, err := fifo.IsFifo(path)
 	if err != nil {
-		return nil, fmt.Errorf("stdio %s: %v: %w", path, err, errdefs.ErrFailedPrecondition)
+		return nil, fmt.Errorf("stdio %s: %w: %w", path, err, errdefs.ErrFailedPrecondition)
 	}
 	if !isFifo {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
-			return nil, fmt.Errorf("stdio: %v: %w", err, errdefs.ErrFailedPrecondition)
+			return nil, fmt.Errorf("stdio: %w: %w", err, errdefs.ErrFailedPrecondition)
 		}
 		return f, nil
 	}

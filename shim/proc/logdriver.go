@@ -55,7 +55,7 @@ func startLogDriver(ctx context.Context, uri *url.URL, id, namespace string, mon
 		return nil, fmt.Errorf("logging driver %s: no namespace for CONTAINER_NAMESPACE: %w", uri.Path, errdefs.ErrInvalidArgument)
 	}
 	if st, err := os.Stat(uri.Path); err != nil {
-		return nil, fmt.Errorf("logging driver: %v: %w", err, errdefs.ErrFailedPrecondition)
+		return nil, fmt.Errorf("logging driver: %w: %w", err, errdefs.ErrFailedPrecondition)
 	} else if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("logging driver %s: not an executable file: %w", uri.Path, errdefs.ErrFailedPrecondition)
 	}
@@ -103,7 +103,7 @@ func startLogDriver(ctx context.Context, uri *url.URL, id, namespace string, mon
 	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
 	ec, err := monitor.Start(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("starting logging driver %s: %v: %w", uri.Path, err, errdefs.ErrFailedPrecondition)
+		return nil, fmt.Errorf("starting logging driver %s: %w: %w", uri.Path, err, errdefs.ErrFailedPrecondition)
 	}
 	d := &logDriver{cmd: cmd, monitor: monitor, exited: make(chan struct{}), stdout: outW, stderr: errW}
 	go func() {

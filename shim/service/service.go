@@ -191,7 +191,7 @@ func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *
 	if r.Options != nil {
 		v, err := typeurl.UnmarshalAny(r.Options)
 		if err != nil {
-			return nil, fmt.Errorf("create options: %v: %w", err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("create options: %w: %w", err, errdefs.ErrInvalidArgument)
 		}
 		o, ok := v.(*runctypes.CreateOptions)
 		if !ok {
@@ -384,7 +384,7 @@ func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *p
 	}
 	var spec specs.Process
 	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
-		return nil, fmt.Errorf("exec process spec: %v: %w", err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("exec process spec: %w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	s.mu.Lock()
 	if s.init == nil {

@@ -25,7 +25,7 @@ func (s *Service) Update(ctx context.Context, r *shimapi.UpdateTaskRequest) (_ *
 	// containerd's own v1 shim reads it.
 	var res specs.LinuxResources
 	if err := json.Unmarshal(r.Resources.Value, &res); err != nil {
-		return nil, fmt.Errorf("update resources (%s): %v: %w", r.Resources.TypeUrl, err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("update resources (%s): %w: %w", r.Resources.TypeUrl, err, errdefs.ErrInvalidArgument)
 	}
 	s.mu.Lock()
 	p, rt := s.init, s.rt
