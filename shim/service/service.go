@@ -166,8 +166,7 @@ func (s *Service) process(id string) (proc.Process, error) {
 }
 
 // Create creates the container (or prepares its restore from a checkpoint).
-func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (_ *shimapi.CreateTaskResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Create(ctx context.Context, r *shimapi.CreateTaskRequest) (*shimapi.CreateTaskResponse, error) {
 	if r.ID == "" || r.Bundle == "" {
 		return nil, fmt.Errorf("create needs an id and a bundle: %w", errdefs.ErrInvalidArgument)
 	}
@@ -288,8 +287,7 @@ func refusePrefixIDs(ctx context.Context, root, id string) error {
 
 // Start starts the container (an init, restored if it came from a
 // checkpoint, or an app container) or an exec.
-func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimapi.StartResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (*shimapi.StartResponse, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -314,8 +312,7 @@ func (s *Service) Start(ctx context.Context, r *shimapi.StartRequest) (_ *shimap
 // Delete deletes the container; it returns once the init's TaskExit has
 // been delivered (or FlushTimeout passed), because containerd kills the
 // shim right after.
-func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.DeleteResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (*shimapi.DeleteResponse, error) {
 	p, err := s.initProcess()
 	if err != nil {
 		return nil, err
@@ -350,8 +347,7 @@ func (s *Service) Delete(ctx context.Context, _ *ptypes.Empty) (_ *shimapi.Delet
 }
 
 // DeleteProcess deletes an exec.
-func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessRequest) (_ *shimapi.DeleteResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessRequest) (*shimapi.DeleteResponse, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -370,8 +366,7 @@ func (s *Service) DeleteProcess(ctx context.Context, r *shimapi.DeleteProcessReq
 
 // Exec records a process to exec (and starts its logging driver, if any);
 // Start runs it.
-func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (*ptypes.Empty, error) {
 	if _, err := s.initProcess(); err != nil {
 		return nil, err
 	}
@@ -416,8 +411,7 @@ func (s *Service) Exec(ctx context.Context, r *shimapi.ExecProcessRequest) (_ *p
 }
 
 // State reports a process's status, stdio and exit.
-func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (_ *shimapi.StateResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (*shimapi.StateResponse, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -454,8 +448,7 @@ func (s *Service) State(ctx context.Context, r *shimapi.StateRequest) (_ *shimap
 
 // ListPids lists the pids inside the sandbox (runsc ps); an exec's pid
 // carries its exec id.
-func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (_ *shimapi.ListPidsResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (*shimapi.ListPidsResponse, error) {
 	p, err := s.initProcess()
 	if err != nil {
 		return nil, err
@@ -491,8 +484,7 @@ func (s *Service) ListPids(ctx context.Context, r *shimapi.ListPidsRequest) (_ *
 }
 
 // Pause freezes the container (runsc pause).
-func (s *Service) Pause(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Pause(ctx context.Context, _ *ptypes.Empty) (*ptypes.Empty, error) {
 	p, err := s.initProcess()
 	if err != nil {
 		return nil, err
@@ -504,8 +496,7 @@ func (s *Service) Pause(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty, 
 }
 
 // Resume thaws the container (runsc resume).
-func (s *Service) Resume(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Resume(ctx context.Context, _ *ptypes.Empty) (*ptypes.Empty, error) {
 	p, err := s.initProcess()
 	if err != nil {
 		return nil, err
@@ -518,8 +509,7 @@ func (s *Service) Resume(ctx context.Context, _ *ptypes.Empty) (_ *ptypes.Empty,
 
 // Checkpoint saves the container to r.Path (runsc checkpoint); the
 // container stops (see proc.Init.Checkpoint), whatever the options say.
-func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskRequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskRequest) (*ptypes.Empty, error) {
 	p, err := s.initProcess()
 	if err != nil {
 		return nil, err
@@ -534,8 +524,7 @@ func (s *Service) Checkpoint(ctx context.Context, r *shimapi.CheckpointTaskReque
 }
 
 // Kill signals the init (all: every process of the container) or an exec.
-func (s *Service) Kill(ctx context.Context, r *shimapi.KillRequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Kill(ctx context.Context, r *shimapi.KillRequest) (*ptypes.Empty, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -547,8 +536,7 @@ func (s *Service) Kill(ctx context.Context, r *shimapi.KillRequest) (_ *ptypes.E
 }
 
 // ResizePty resizes a process's terminal.
-func (s *Service) ResizePty(ctx context.Context, r *shimapi.ResizePtyRequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) ResizePty(ctx context.Context, r *shimapi.ResizePtyRequest) (*ptypes.Empty, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -560,8 +548,7 @@ func (s *Service) ResizePty(ctx context.Context, r *shimapi.ResizePtyRequest) (_
 }
 
 // CloseIO closes a process's stdin.
-func (s *Service) CloseIO(ctx context.Context, r *shimapi.CloseIORequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) CloseIO(ctx context.Context, r *shimapi.CloseIORequest) (*ptypes.Empty, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -580,8 +567,7 @@ func (s *Service) ShimInfo(context.Context, *ptypes.Empty) (*shimapi.ShimInfoRes
 }
 
 // Wait blocks until the process exits and returns its exit.
-func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (_ *shimapi.WaitResponse, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (*shimapi.WaitResponse, error) {
 	p, err := s.process(r.ID)
 	if err != nil {
 		return nil, err
@@ -592,12 +578,4 @@ func (s *Service) Wait(ctx context.Context, r *shimapi.WaitRequest) (_ *shimapi.
 		return nil, ctx.Err()
 	}
 	return &shimapi.WaitResponse{ExitStatus: uint32(p.ExitStatus()), ExitedAt: p.ExitedAt()}, nil
-}
-
-// toGRPC turns the error in *err into a status containerd maps back to
-// the errdefs class (NotFound, FailedPrecondition, ...).
-func toGRPC(err *error) {
-	if *err != nil {
-		*err = errdefs.ToGRPC(*err)
-	}
 }

@@ -126,7 +126,7 @@ func TestRPCsBeforeCreateFailPrecondition(t *testing.T) {
 	_, errExec := s.Exec(ctx, &shimapi.ExecProcessRequest{ID: "e"})
 	_, errPause := s.Pause(ctx, &ptypes.Empty{})
 	for i, err := range []error{errState, errStart, errDelete, errKill, errExec, errPause} {
-		if !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+		if !errdefs.IsFailedPrecondition(err) {
 			t.Errorf("call %d before Create: %v, want FailedPrecondition", i, err)
 		}
 	}
@@ -148,7 +148,7 @@ func TestLifecycleMountsPublishesAndFlushes(t *testing.T) {
 	if !isMounted(t, filepath.Join(dir, "rootfs")) {
 		t.Fatal("rootfs not mounted after Create")
 	}
-	if _, err := s.Kill(ctx, &shimapi.KillRequest{ID: "nope", Signal: 9}); !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+	if _, err := s.Kill(ctx, &shimapi.KillRequest{ID: "nope", Signal: 9}); !errdefs.IsNotFound(err) {
 		t.Errorf("kill of an unknown exec: %v, want NotFound", err)
 	}
 	if _, err := s.Start(ctx, &shimapi.StartRequest{ID: id}); err != nil {
@@ -201,7 +201,7 @@ func TestCreateFailureUnmountsRootfs(t *testing.T) {
 		mount.UnmountAll(filepath.Join(dir, "rootfs"), 0)
 		t.Fatal("rootfs left mounted after a failed Create")
 	}
-	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("state after failed create: %v, want FailedPrecondition", err)
 	}
 }
@@ -210,7 +210,7 @@ func TestCreateInvalidBundle(t *testing.T) {
 	s, _ := newService(t)
 	ctx := namespaces.WithNamespace(context.Background(), "test")
 	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "c", Bundle: filepath.Join(t.TempDir(), "missing")})
-	if !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), "invalid bundle") || !strings.Contains(err.Error(), "config.json") {
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "invalid bundle") || !strings.Contains(err.Error(), "config.json") {
 		t.Fatalf("create: %v, want InvalidArgument naming the bundle's missing config.json", err)
 	}
 }
@@ -223,14 +223,14 @@ func TestCreateTerminalMismatch(t *testing.T) {
 	ctx := namespaces.WithNamespace(context.Background(), "test")
 	dir, rootfs := bundle(t, "/bin/true") // process.terminal false
 	_, err := s.Create(ctx, &shimapi.CreateTaskRequest{ID: "tty", Bundle: dir, Rootfs: rootfs, Terminal: true})
-	if !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), "process.terminal is false but the task's terminal is true") {
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "process.terminal is false but the task's terminal is true") {
 		t.Fatalf("create: %v, want InvalidArgument naming both settings", err)
 	}
 	if isMounted(t, filepath.Join(dir, "rootfs")) {
 		mount.UnmountAll(filepath.Join(dir, "rootfs"), 0)
 		t.Fatal("rootfs mounted by a refused Create")
 	}
-	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+	if _, err := s.State(ctx, &shimapi.StateRequest{}); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("state after the refused create: %v, want FailedPrecondition", err)
 	}
 }
@@ -261,7 +261,7 @@ func TestCreateRefusesPrefixIDs(t *testing.T) {
 			// not start a sandbox that the test would have to clean up.
 			_, err = s.Create(ctx, &shimapi.CreateTaskRequest{ID: tc.id, Bundle: dir, Rootfs: rootfs, Runtime: "false"})
 			want := fmt.Sprintf("create %s: runsc finds containers by id prefix, and %s exists in %s", tc.id, tc.existing, root)
-			if !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) || !strings.Contains(err.Error(), want) {
+			if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("create: %v, want FailedPrecondition containing %q", err, want)
 			}
 			if isMounted(t, filepath.Join(dir, "rootfs")) {

@@ -16,8 +16,7 @@ import (
 // its own or a pod's sandbox, on the sandbox's cgroup; for an app
 // container, in runsc's state. The service lock is not held while runsc
 // runs. A runsc without update gets NotImplemented.
-func (s *Service) Update(ctx context.Context, r *shimapi.UpdateTaskRequest) (_ *ptypes.Empty, retErr error) {
-	defer toGRPC(&retErr)
+func (s *Service) Update(ctx context.Context, r *shimapi.UpdateTaskRequest) (*ptypes.Empty, error) {
 	if r.Resources == nil {
 		return nil, fmt.Errorf("update needs resources: %w", errdefs.ErrInvalidArgument)
 	}

@@ -18,11 +18,11 @@ import (
 func TestUpdateRefusesBadRequests(t *testing.T) {
 	s, _ := newService(t)
 	ctx := context.Background()
-	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{}); !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) {
+	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("Update without resources: %v, want InvalidArgument", err)
 	}
 	bad := &ptypes.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources", Value: []byte("{not json")}
-	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{Resources: bad}); !errdefs.IsInvalidArgument(errdefs.FromGRPC(err)) {
+	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{Resources: bad}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("Update with bad resources: %v, want InvalidArgument", err)
 	}
 	limit := int64(64 << 20)
@@ -30,7 +30,7 @@ func TestUpdateRefusesBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{Resources: res}); !errdefs.IsFailedPrecondition(errdefs.FromGRPC(err)) {
+	if _, err := s.Update(ctx, &shimapi.UpdateTaskRequest{Resources: res}); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("Update before Create: %v, want FailedPrecondition", err)
 	}
 }
