@@ -59,9 +59,13 @@ state)
 exec)
 	# Like runsc's, the waiter writes its pid files only once the process runs.
 	[ -f $dir/exec-delay ] && sleep $(cat $dir/exec-delay)
+	pidf= ipidf=
 	while [ $# -gt 1 ]; do case "$1" in
 	--process) grep -q /no/such/binary "$2" && { echo "exec: no such file or directory: /no/such/binary" >&2; exit 1; } ;;
-	--pid-file) echo 4343 > "$2";; --internal-pid-file) echo 7 > "$2";; esac; shift; done ;;
+	--pid-file) pidf=$2;; --internal-pid-file) ipidf=$2;; esac; shift; done
+	# As runsc does, the internal pid first: the pid file tells the shim both are there.
+	[ -z "$ipidf" ] || echo 7 > "$ipidf"
+	[ -z "$pidf" ] || { echo 4343 > "$pidf.tmp"; mv "$pidf.tmp" "$pidf"; } ;;
 kill)
 	# An exec'd process: the fake has nothing of it to end.
 	[ "$1" = --pid ] && exit 0
