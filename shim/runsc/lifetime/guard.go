@@ -27,6 +27,12 @@ import (
 // done, the guard kills create, runs `runsc delete --force` and unmounts the
 // rootfs. It lives only as long as the command; the sandbox and gofer are
 // re-parented to the shim (a subreaper) as without it.
+//
+// The guard is a subreaper too, so what create started is re-parented to
+// it while create runs. A create killed between starting the sandbox and
+// saving its state leaves a sandbox and gofer that `runsc delete` cannot
+// find (runsc has no state for them); the guard of a create that failed
+// kills whatever is still its child, so a failed create leaves nothing.
 
 // guardEnv carries a guardSpec to the shim binary re-executed as a guard.
 const guardEnv = "GVISOR_CONTAINERD_SHIM_CREATE_GUARD"
@@ -106,6 +112,7 @@ func runGuard(specJSON string, argv []string) int {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		exec.CommandContext(ctx, spec.Delete[0], spec.Delete[1:]...).Run()
+		killOrphans(ctx)
 		if bundle >= 0 {
 			target := "/proc/self/fd/" + strconv.Itoa(bundle) + "/" + filepath.Base(spec.Rootfs)
 			for unix.Unmount(target, unix.MNT_DETACH) == nil {
@@ -115,6 +122,10 @@ func runGuard(specJSON string, argv []string) int {
 	}
 	if os.Getppid() != spec.ShimPid {
 		return cleanup() // the shim died before the signal handler was set
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "gvisor-containerd-shim: guard: becoming a subreaper: %v\n", err)
+		return 125
 	}
 	// The command's own parent-death signal follows this thread.
 	runtime.LockOSThread()
@@ -148,6 +159,11 @@ func runGuard(specJSON string, argv []string) int {
 			if os.Getppid() != spec.ShimPid {
 				return cleanup() // created, but nobody is left to use or delete it
 			}
+			if err != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				killOrphans(ctx)
+				cancel()
+			}
 			return exitCode(err)
 		}
 	}
@@ -166,4 +182,59 @@ func exitCode(err error) int {
 	default:
 		return 127
 	}
+}
+
+// killOrphans kills and reaps the guard's children: what the command
+// started and left behind, re-parented to the guard. A killed child's own
+// children become the guard's in turn, so it scans until none is left or
+// ctx ends.
+func killOrphans(ctx context.Context) {
+	for ctx.Err() == nil {
+		for _, pid := range children() {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case err == unix.ECHILD:
+			return
+		case pid > 0 || err == unix.EINTR:
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// children lists the pids of the calling process's children, zombies
+// included, from /proc.
+func children() []int {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && parentOf(b) == self {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// parentOf is the ppid in a /proc/<pid>/stat line: the second field after
+// the command name, which is in parentheses and may hold any character.
+func parentOf(stat []byte) int {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }

@@ -115,3 +115,40 @@ func TestGuardRefusesBadSpec(t *testing.T) {
 		}
 	}
 }
+
+// What a create started and left behind when it failed (a runsc create
+// killed before it saved the sandbox's state, which `runsc delete` then
+// cannot find) dies with the create's guard; what a create that succeeded
+// started lives on.
+func TestCreateGuardKillsWhatAFailedCreateLeft(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		alive  bool
+	}{{1, false}, {0, true}} {
+		t.Run(fmt.Sprintf("create exits %d", tc.status), func(t *testing.T) {
+			dir := t.TempDir()
+			command, pidFile := filepath.Join(dir, "runsc"), filepath.Join(dir, "pid")
+			// A "sandbox" whose parent, create, exits without waiting for it.
+			script := fmt.Sprintf("#!/bin/sh\nsleep 600 &\necho $! > %s.tmp && mv %s.tmp %s\nexit %d\n", pidFile, pidFile, pidFile, tc.status)
+			if err := os.WriteFile(command, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd, err := Guard(t.Context(), exec.Command(command, "create", "c1"), []string{"/bin/true"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec, err := Start(runc.Monitor, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, err := runc.Monitor.Wait(cmd, ec); status != tc.status {
+				t.Fatalf("create under its guard: status %d (%v), want %d", status, err, tc.status)
+			}
+			sandbox := awaitPid(t, pidFile)
+			t.Cleanup(func() { syscall.Kill(sandbox, syscall.SIGKILL) })
+			if got := running(sandbox); got != tc.alive {
+				t.Fatalf("after create exited %d: the process it started is running: %v, want %v", tc.status, got, tc.alive)
+			}
+		})
+	}
+}
