@@ -6,8 +6,8 @@ package cribench
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/google/gvisor-containerd-shim/internal/stats"
 	"os"
-	"sort"
 	"time"
 )
 
@@ -122,17 +122,12 @@ type Stat struct {
 	MaxMs float64 `json:"max_ms"`
 }
 
-// Summarize makes a Stat of samples.
+// Summarize makes a Stat of samples, with the percentiles of the other
+// benchmark tools (internal/stats: nearest rank).
 func Summarize(samples []time.Duration) Stat {
-	if len(samples) == 0 {
-		return Stat{}
-	}
-	s := append([]time.Duration(nil), samples...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	q := func(p float64) float64 {
-		return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond)
-	}
-	return Stat{Count: len(s), P50Ms: q(0.5), P90Ms: q(0.9), MaxMs: q(1)}
+	s := stats.Sorted(samples)
+	ms := func(q float64) float64 { return float64(stats.Percentile(s, q)) / float64(time.Millisecond) }
+	return Stat{Count: len(s), P50Ms: ms(0.5), P90Ms: ms(0.9), MaxMs: ms(1)}
 }
 
 // Write writes r as indented JSON to path.

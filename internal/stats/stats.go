@@ -1,5 +1,5 @@
 // Package stats holds the order statistics the benchmark tools report
-// (cmd/publish-bench, cmd/cri-bench): one definition of a percentile, so
+// (cmd/publish-bench, cmd/cri-bench through internal/cribench): one definition of a percentile, so
 // that figures from different tools mean the same thing.
 package stats
 
