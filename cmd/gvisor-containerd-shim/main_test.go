@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -395,13 +396,17 @@ func TestServesOnAbstractSocketAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("ignored flags not logged at debug level; stderr:\n%s", s.stderr.String())
 	}
 
-	// SIGUSR1 dumps every goroutine's stack and the shim keeps serving.
+	// SIGUSR1 dumps every goroutine's stack, then where the runtime's
+	// memory is, and the shim keeps serving.
 	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(s.stderr.String(), "=== END goroutine stack dump ===") }, "stack dump on SIGUSR1")
-	if !strings.Contains(s.stderr.String(), "goroutine ") {
+	waitFor(t, func() bool { return strings.Contains(s.stderr.String(), `msg="memory classes"`) }, "stack dump and memory classes on SIGUSR1")
+	if !strings.Contains(s.stderr.String(), "=== END goroutine stack dump ===") || !strings.Contains(s.stderr.String(), "goroutine ") {
 		t.Fatalf("stack dump has no goroutines:\n%s", s.stderr.String())
+	}
+	if !regexp.MustCompile(`msg="memory classes".* heap/objects=[1-9][0-9]* .*metadata/other=[1-9]`).MatchString(s.stderr.String()) {
+		t.Fatalf("no memory figures on SIGUSR1:\n%s", s.stderr.String())
 	}
 	if _, err := s.client.State(ctx, &shimapi.StateRequest{}); !answered(err) {
 		t.Fatalf("State after SIGUSR1: no answer from the shim: %v", err)

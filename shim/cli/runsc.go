@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/log"
@@ -199,4 +201,25 @@ func dumpStacks(ctx context.Context) {
 		buf = make([]byte, 2*len(buf))
 	}
 	log.G(ctx).Infof("=== BEGIN goroutine stack dump ===\n%s\n=== END goroutine stack dump ===", buf)
+	log.G(ctx).WithFields(memoryClasses()).Info("memory classes")
+}
+
+// memoryClasses reads where the Go runtime's memory is, by runtime/metrics
+// class (bytes, keyed by the class name after /memory/classes/): what a
+// shim's USS is made of, for a soak run to tell heap from stacks and
+// runtime metadata.
+func memoryClasses() log.Fields {
+	var samples []metrics.Sample
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") && d.Kind == metrics.KindUint64 {
+			samples = append(samples, metrics.Sample{Name: d.Name})
+		}
+	}
+	metrics.Read(samples)
+	fields := log.Fields{}
+	for _, s := range samples {
+		name := strings.TrimSuffix(strings.TrimPrefix(s.Name, "/memory/classes/"), ":bytes")
+		fields[name] = s.Value.Uint64()
+	}
+	return fields
 }
