@@ -28,6 +28,7 @@ func main() {
 	cfg := soak.DefaultConfig()
 	shim := flag.String("shim", "bin/gvisor-containerd-shim", "the built shim binary")
 	flag.IntVar(&cfg.Probes, "probes", cfg.Probes, "exec probes per handler")
+	flag.IntVar(&cfg.WarmUp, "warm-up", cfg.WarmUp, "probes per handler before the figures are first read (the Go runtime's one-time set-up is not growth)")
 	flag.IntVar(&cfg.RestartEvery, "restart-every", cfg.RestartEvery, "restart the pod's other app container after every this many probes (0: never)")
 	flag.DurationVar(&cfg.ProbeTimeout, "probe-timeout", cfg.ProbeTimeout, "the most a probe may take to give its result")
 	flag.IntVar(&cfg.Checkpoints, "checkpoints", cfg.Checkpoints, "pause this many times to read the probed shims' USS once quiet (how it grows with the probes)")

@@ -128,8 +128,8 @@ func (r *Report) Print(w io.Writer) {
 	for i := 0; i < c.Probes; i++ {
 		kinds[KindOf(i)]++
 	}
-	fmt.Fprintf(w, "\n%d exec probes per handler (crictl exec -s: %d true, %d false, %d of a missing binary), a restart of the other app container every %d probes; both pods at once; figures read %v after the last call; %v in all\n\n",
-		c.Probes, kinds[OK], kinds[Fails], kinds[Missing], c.RestartEvery, c.Quiet, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "\n%d exec probes per handler (crictl exec -s: %d true, %d false, %d of a missing binary) after %d of warm-up, a restart of the other app container every %d probes; both pods at once; figures read %v after the last call; %v in all\n\n",
+		c.Probes, kinds[OK], kinds[Fails], kinds[Missing], c.WarmUp, c.RestartEvery, c.Quiet, r.Elapsed.Round(time.Second))
 	fmt.Fprintln(w, "| probe | handler | count | p50 | p99 | max |\n|---|---|---|---|---|---|")
 	for _, h := range Handlers {
 		for k := OK; k <= Missing; k++ {
@@ -141,7 +141,14 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nrestarts: %s %d, %s %d\n\n", handlerLabel(Handlers[0]), r.Restarts[Handlers[0]], handlerLabel(Handlers[1]), r.Restarts[Handlers[1]])
 	fmt.Fprintf(w, "| probed container's shim, once quiet | %s USS (not file-backed) KiB | %s USS (not file-backed) KiB |\n|---|---|---|\n", handlerLabel(Handlers[0]), handlerLabel(Handlers[1]))
 	for _, p := range r.Curve {
-		fmt.Fprintf(w, "| after %d probes | %d (%d) | %d (%d) |\n", p.Probes, p.USS[Handlers[0]], p.Anon[Handlers[0]], p.USS[Handlers[1]], p.Anon[Handlers[1]])
+		label := fmt.Sprintf("after %d probes", p.Probes)
+		switch {
+		case p.Probes < 0:
+			label = fmt.Sprintf("before the warm-up (%d probes)", -p.Probes)
+		case p.Probes == 0 && c.WarmUp > 0:
+			label = "after the warm-up: before"
+		}
+		fmt.Fprintf(w, "| %s | %d (%d) | %d (%d) |\n", label, p.USS[Handlers[0]], p.Anon[Handlers[0]], p.USS[Handlers[1]], p.Anon[Handlers[1]])
 	}
 	fmt.Fprintf(w, "\n| subject | figure | %s | %s | tolerance | |\n|---|---|---|---|---|---|\n", handlerLabel(Handlers[0]), handlerLabel(Handlers[1]))
 	cell := func(row Row, h string) string {
