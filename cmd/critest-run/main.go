@@ -38,7 +38,7 @@ func main() {
 		os.Exit(2) // the flag package has printed the error and the usage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, o.shim, o.critest, o.focus, strings.Split(o.handlers, ","), o.reports)
+	err = run(ctx, o, strings.Split(o.handlers, ","))
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "critest-run:", err)
@@ -49,6 +49,9 @@ func main() {
 // options are critest-run's command-line flags.
 type options struct {
 	shim, critest, focus, handlers, reports string
+	// shimConfig is a shim config file to run with instead of
+	// internal/cri's for the runsc found (e.g. another network mode).
+	shimConfig string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -59,12 +62,33 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.focus, "focus", DefaultFocus, "ginkgo focus regexp; empty runs the whole suite")
 	fs.StringVar(&o.handlers, "handlers", cri.Runsc+","+cri.Runc, "runtime handlers, comma-separated, run in this order")
 	fs.StringVar(&o.reports, "reports", "critest-reports", "directory for critest's JUnit reports and output")
+	fs.StringVar(&o.shimConfig, "shim-config", "", "the shim's TOML config for the run (default: the tests' config for the runsc found)")
 	return o, fs.Parse(args)
 }
 
-func run(ctx context.Context, shim, critest, focus string, handlers []string, reports string) error {
+// loadShimConfig reads -shim-config; "" (not given) is the default config.
+func loadShimConfig(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("-shim-config: %w", err)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return "", fmt.Errorf("-shim-config: %s is empty", path)
+	}
+	return string(b), nil
+}
+
+func run(ctx context.Context, o options, handlers []string) error {
+	shim, critest, focus, reports := o.shim, o.critest, o.focus, o.reports
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (containerd and runsc do)")
+	}
+	shimConfig, err := loadShimConfig(o.shimConfig)
+	if err != nil {
+		return err
 	}
 	for _, p := range []*string{&shim, &critest, &reports} {
 		abs, err := filepath.Abs(*p)
@@ -82,7 +106,7 @@ func run(ctx context.Context, shim, critest, focus string, handlers []string, re
 	if err := os.MkdirAll(reports, 0o755); err != nil {
 		return err
 	}
-	node, err := cri.Start(ctx, cri.Options{Shim: shim, Images: cri.CritestImages, Registry: true})
+	node, err := cri.Start(ctx, cri.Options{Shim: shim, ShimConfig: shimConfig, Images: cri.CritestImages, Registry: true})
 	if err != nil {
 		return err
 	}

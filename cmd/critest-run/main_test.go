@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,37 @@ func TestMakeCritestFocus(t *testing.T) {
 	} {
 		if got := makeCritestFocus(t, c.env...); got != c.want {
 			t.Errorf("make critest with %q runs critest-run with focus %q, want %q", c.env, got, c.want)
+		}
+	}
+}
+
+// -shim-config runs critest with another shim config (docs/cri.md runs the
+// port-forward specs with network = "host"); a missing or empty file is a
+// clear error before any daemon starts.
+func TestShimConfigFlag(t *testing.T) {
+	dir := t.TempDir()
+	host := filepath.Join(dir, "host.toml")
+	const cfg = "[runsc_config]\n  network = \"host\"\n"
+	if err := os.WriteFile(host, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.toml")
+	if err := os.WriteFile(empty, []byte("\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"-shim-config", host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := loadShimConfig(o.shimConfig); err != nil || got != cfg {
+		t.Fatalf("loadShimConfig(%s) = %q, %v; want the file's contents", host, got, err)
+	}
+	if got, err := loadShimConfig(""); err != nil || got != "" {
+		t.Fatalf("no -shim-config: %q, %v; want the default (empty)", got, err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing.toml"), empty} {
+		if _, err := loadShimConfig(bad); err == nil || !strings.HasPrefix(err.Error(), "-shim-config: ") {
+			t.Errorf("loadShimConfig(%s): error %v, want one naming -shim-config", bad, err)
 		}
 	}
 }
