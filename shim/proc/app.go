@@ -8,12 +8,12 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/log"
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 	"golang.org/x/sys/unix"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
 
 // ExitStatusSandboxGone is the exit status reported for an app container
@@ -111,11 +111,11 @@ func NewApp(ctx context.Context, cfg ContainerConfig, onExit ExitFunc) (_ *App, 
 		return nil, err
 	}
 	if socket != nil {
-		c, err := receiveTerminal(ctx, socket, "create")
+		c, err := stdio.ReceiveTerminal(ctx, socket, "create", terminalWait)
 		if err != nil {
 			return nil, err
 		}
-		if err := a.io.copyConsole(ctx, c); err != nil {
+		if err := a.io.CopyConsole(ctx, c); err != nil {
 			return nil, err
 		}
 	}
@@ -134,13 +134,13 @@ func (a *App) ID() string { return a.id }
 func (a *App) Pid() int { return a.pid }
 
 // Stdio is what containerd gave the container's stdio.
-func (a *App) Stdio() stdio.Stdio { return a.io.stdio }
+func (a *App) Stdio() stdio.Stdio { return a.io.Stdio() }
 
 // Resize resizes the container's terminal.
-func (a *App) Resize(ws console.WinSize) error { return a.io.resize(ws) }
+func (a *App) Resize(ws console.WinSize) error { return a.io.Resize(ws) }
 
 // CloseStdin closes the container's stdin.
-func (a *App) CloseStdin() error { return a.io.closeStdin() }
+func (a *App) CloseStdin() error { return a.io.CloseStdin() }
 
 // Status is runsc's view of the container while the shim's says it is
 // created or running, so a container that died with its sandbox reads
@@ -244,10 +244,10 @@ func (a *App) execTarget() execTarget {
 
 // run starts the container with its stdio (`runsc start`) and its waiter.
 func (a *App) run(ctx context.Context) error {
-	if err := a.runtime.StartApp(ctx, a.id, a.io.IO()); err != nil {
+	if err := a.runtime.StartApp(ctx, a.id, a.io.RuncIO()); err != nil {
 		return err
 	}
-	if err := a.io.copyPipes(ctx); err != nil {
+	if err := a.io.CopyPipes(ctx); err != nil {
 		// The container runs; its exit must still be seen.
 		log.G(ctx).WithError(err).Error("connecting the app container's stdio")
 	}

@@ -3,7 +3,6 @@ package proc
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
-	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
 
 // hangGuard is how long a test lets a call block before it calls it hung:
@@ -209,46 +208,5 @@ func TestTerminalExecArgumentsAvoidDetach(t *testing.T) {
 	plain := ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"sh"}}}
 	if _, err := NewExec(ctx, c, plain, 0, 0); err != nil {
 		t.Errorf("exec without a terminal into detach-c: %v", err)
-	}
-}
-
-// A request that ends stops the wait for the terminal at once.
-func TestTerminalWaitEndsWithRequest(t *testing.T) {
-	socket, err := runc.NewTempConsoleSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer socket.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err = returnsInTime(t, func() error {
-		_, err := receiveTerminal(ctx, socket, "create")
-		return err
-	})
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), socket.Path()) {
-		t.Errorf("error %v, want the request's end, naming the console socket", err)
-	}
-}
-
-// A peer that connects but never sends (nor hangs up) is bounded as well:
-// the wait is not only Accept's.
-func TestTerminalWaitBoundsSilentPeer(t *testing.T) {
-	shortTerminalWait(t)
-	socket, err := runc.NewTempConsoleSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer socket.Close()
-	conn, err := net.Dial("unix", socket.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	err = returnsInTime(t, func() error {
-		_, err := receiveTerminal(context.Background(), socket, "exec")
-		return err
-	})
-	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), socket.Path()) {
-		t.Errorf("error %v, want FailedPrecondition naming the console socket", err)
 	}
 }

@@ -9,11 +9,11 @@ import (
 
 	"github.com/containerd/containerd/log"
 	"github.com/containerd/containerd/mount"
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
 
 // Container is a container's own process: an Init (a sandbox of its own,
@@ -110,7 +110,7 @@ func ReadBundle(bundle string) (BundleSpec, error) {
 // its rootfs mount and its stdio. Init and App share it.
 type hostResources struct {
 	rootfs string // mounted by acquire; "" when nothing was mounted
-	io     *processIO
+	io     *stdio.IO
 }
 
 // acquire mounts the rootfs and opens the stdio; on failure nothing is
@@ -121,7 +121,7 @@ func (h *hostResources) acquire(ctx context.Context, cfg ContainerConfig) error 
 		return err
 	}
 	h.rootfs = rootfs
-	if h.io, err = newProcessIO(ctx, ioConfig{
+	if h.io, err = stdio.Open(ctx, stdio.Config{
 		ID:        cfg.ID,
 		Namespace: cfg.Namespace,
 		Stdio:     cfg.Stdio,
@@ -139,7 +139,7 @@ func (h *hostResources) acquire(ctx context.Context, cfg ContainerConfig) error 
 // create or at delete.
 func (h *hostResources) cleanup(ctx context.Context) {
 	if h.io != nil {
-		h.io.close()
+		h.io.Close()
 	}
 	unmountRootfs(ctx, h.rootfs)
 	h.rootfs = ""

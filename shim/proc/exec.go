@@ -10,13 +10,13 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/log"
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
 
 // ExecConfig describes a process to exec into the container.
@@ -34,7 +34,7 @@ type Exec struct {
 	id     string
 	parent Container
 	spec   specs.Process
-	io     *processIO
+	io     *stdio.IO
 	// pid is the process's pid inside the sandbox; waiterPid the host pid
 	// of the `runsc exec` that runsc leaves behind to wait for it, which
 	// exits with the process's status. Both under machine.mu.
@@ -65,7 +65,7 @@ func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID
 			return nil, fmt.Errorf("exec %s: %w", cfg.ID, err)
 		}
 	}
-	pio, err := newProcessIO(ctx, ioConfig{
+	pio, err := stdio.Open(ctx, stdio.Config{
 		ID:        cfg.ID,
 		Namespace: parent.execTarget().namespace,
 		Stdio:     cfg.Stdio,
@@ -101,16 +101,16 @@ func (e *Exec) ExitPid() int {
 }
 
 // Stdio is what containerd gave the exec's stdio.
-func (e *Exec) Stdio() stdio.Stdio { return e.io.stdio }
+func (e *Exec) Stdio() stdio.Stdio { return e.io.Stdio() }
 
 // Status is the shim's bookkeeping: the reaper sees the waiter's exit.
 func (e *Exec) Status(context.Context) (State, error) { return e.get(), nil }
 
 // Resize resizes the exec's terminal.
-func (e *Exec) Resize(ws console.WinSize) error { return e.io.resize(ws) }
+func (e *Exec) Resize(ws console.WinSize) error { return e.io.Resize(ws) }
 
 // CloseStdin closes the exec's stdin.
-func (e *Exec) CloseStdin() error { return e.io.closeStdin() }
+func (e *Exec) CloseStdin() error { return e.io.CloseStdin() }
 
 // Start runs the process in the container.
 func (e *Exec) Start(ctx context.Context) error {
@@ -144,7 +144,7 @@ func (e *Exec) do(op func(procState) error) error {
 func (e *Exec) run(ctx context.Context) (retErr error) {
 	defer func() {
 		if retErr != nil {
-			e.io.close()
+			e.io.Close()
 		}
 	}()
 	if !e.parent.Running() {
@@ -163,9 +163,9 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 			e.removePidFiles(ctx)
 		}
 	}()
-	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, IO: e.io.IO()}
+	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, IO: e.io.RuncIO()}
 	var socket *runc.Socket
-	if e.io.stdio.Terminal {
+	if e.io.Stdio().Terminal {
 		var err error
 		if socket, err = runc.NewTempConsoleSocket(); err != nil {
 			return fmt.Errorf("creating console socket: %w", err)
@@ -183,14 +183,14 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 		}
 	}()
 	if socket != nil {
-		c, err := receiveTerminal(ctx, socket, "exec")
+		c, err := stdio.ReceiveTerminal(ctx, socket, "exec", terminalWait)
 		if err != nil {
 			return err
 		}
-		if err := e.io.copyConsole(ctx, c); err != nil {
+		if err := e.io.CopyConsole(ctx, c); err != nil {
 			return err
 		}
-	} else if err := e.io.copyPipes(ctx); err != nil {
+	} else if err := e.io.CopyPipes(ctx); err != nil {
 		return err
 	}
 	pid, err := runsc.ReadPidFile(opts.InternalPidFile)
@@ -215,7 +215,7 @@ func execPidFiles(dir, id string) (pidFile, internalPidFile string) {
 // delete releases what the exec holds on the host: its stdio and its pid
 // files. An exec deleted before it ran releases its waiters too.
 func (e *Exec) delete(ctx context.Context) {
-	e.io.close()
+	e.io.Close()
 	e.removePidFiles(ctx)
 	e.SetExited(ExitStatusStartFailed)
 }

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/console"
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
 
 	"github.com/google/gvisor-containerd-shim/shim/runsc"
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
 
 // Init is the init process of a container with a sandbox of its own: a
@@ -68,9 +68,9 @@ func NewInit(ctx context.Context, cfg ContainerConfig) (_ *Init, retErr error) {
 // reads the pid.
 func (p *Init) runCreate(ctx context.Context, runCmd string, run func(*runsc.CreateOpts) error) (retErr error) {
 	pidFile := bundlePidFile(p.bundle)
-	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.IO(), Rootfs: p.rootfs}
+	opts := &runsc.CreateOpts{PidFile: pidFile, IO: p.io.RuncIO(), Rootfs: p.rootfs}
 	var socket *runc.Socket
-	if p.io.stdio.Terminal {
+	if p.io.Stdio().Terminal {
 		var err error
 		if socket, err = runc.NewTempConsoleSocket(); err != nil {
 			return fmt.Errorf("creating console socket: %w", err)
@@ -89,14 +89,14 @@ func (p *Init) runCreate(ctx context.Context, runCmd string, run func(*runsc.Cre
 		return err
 	}
 	if socket != nil {
-		c, err := receiveTerminal(ctx, socket, runCmd)
+		c, err := stdio.ReceiveTerminal(ctx, socket, runCmd, terminalWait)
 		if err != nil {
 			return err
 		}
-		if err := p.io.copyConsole(ctx, c); err != nil {
+		if err := p.io.CopyConsole(ctx, c); err != nil {
 			return err
 		}
-	} else if err := p.io.copyPipes(ctx); err != nil {
+	} else if err := p.io.CopyPipes(ctx); err != nil {
 		return err
 	}
 	pid, err := runsc.ReadPidFile(pidFile)
@@ -123,16 +123,16 @@ func (p *Init) Pid() int {
 func (p *Init) ExitPid() int { return p.Pid() }
 
 // Stdio is what containerd gave the container's stdio.
-func (p *Init) Stdio() stdio.Stdio { return p.io.stdio }
+func (p *Init) Stdio() stdio.Stdio { return p.io.Stdio() }
 
 // Status is the shim's bookkeeping: the reaper sees every exit.
 func (p *Init) Status(context.Context) (State, error) { return p.get(), nil }
 
 // Resize resizes the container's terminal.
-func (p *Init) Resize(ws console.WinSize) error { return p.io.resize(ws) }
+func (p *Init) Resize(ws console.WinSize) error { return p.io.Resize(ws) }
 
 // CloseStdin closes the container's stdin.
-func (p *Init) CloseStdin() error { return p.io.closeStdin() }
+func (p *Init) CloseStdin() error { return p.io.CloseStdin() }
 
 // Start starts the container (runsc start), or restores it from its
 // checkpoint.

@@ -11,8 +11,20 @@ import (
 	"time"
 
 	"github.com/containerd/console"
-	"github.com/containerd/containerd/pkg/stdio"
+
+	"github.com/google/gvisor-containerd-shim/shim/stdio"
 )
+
+// terminalWait bounds how long the shim waits for a terminal's pty master
+// once the runsc command given the console socket has exited 0. runsc
+// (create of a sandbox or of a pod's app container, exec --detach) sends
+// the master over the socket before it exits, so by then the connection
+// and the master are already queued on the socket: the wait only covers
+// the shim being scheduled. A runsc that exits 0 without connecting (a
+// sandbox whose spec has no process.terminal, a wrapper script, a
+// misconfigured runtime) would otherwise hang the RPC until containerd
+// kills the shim. A variable so tests need not wait that long.
+var terminalWait = 5 * time.Second
 
 // Process is a process of the container: its init, an app container of a
 // pod, or an exec.

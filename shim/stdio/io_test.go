@@ -1,4 +1,4 @@
-package proc
+package stdio
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	runc "github.com/containerd/go-runc"
@@ -76,17 +75,17 @@ func (r *fifoReader) readLines(n int) string {
 
 // runWithIO starts sh -c script with p's pipes, as runsc create would,
 // and starts p's copies.
-func runWithIO(t *testing.T, p *processIO, script string) (exited <-chan error) {
+func runWithIO(t *testing.T, p *IO, script string) (exited <-chan error) {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", script)
-	p.IO().Set(cmd)
+	p.RuncIO().Set(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.IO().(runc.StartCloser).CloseAfterStart(); err != nil {
+	if err := p.RuncIO().(runc.StartCloser).CloseAfterStart(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.copyPipes(context.Background()); err != nil {
+	if err := p.CopyPipes(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ch := make(chan error, 1)
@@ -117,13 +116,13 @@ func checkSequence(t *testing.T, out, prefix string, first, last int) {
 	t.Fatalf("output ends at %s%d, want up to %d", prefix, next-1, last)
 }
 
-func newFifoIO(t *testing.T, sio stdio.Stdio) *processIO {
+func newFifoIO(t *testing.T, sio Stdio) *IO {
 	t.Helper()
-	p, err := newProcessIO(context.Background(), ioConfig{ID: "c", Namespace: "ns", Stdio: sio})
+	p, err := Open(context.Background(), Config{ID: "c", Namespace: "ns", Stdio: sio})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.close)
+	t.Cleanup(p.Close)
 	return p
 }
 
@@ -134,7 +133,7 @@ func newFifoIO(t *testing.T, sio stdio.Stdio) *processIO {
 func TestOutputSurvivesReaderRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "stdout")
 	first := openReader(t, path)
-	p := newFifoIO(t, stdio.Stdio{Stdout: path})
+	p := newFifoIO(t, Stdio{Stdout: path})
 	exited := runWithIO(t, p, `i=0; while [ $i -lt 80 ]; do echo line $i; i=$((i+1)); sleep 0.05; done`)
 
 	before := first.readLines(10)
@@ -154,7 +153,7 @@ func TestBlockedWriterResumes(t *testing.T) {
 	const lines = 40000 // about 230 KB: more than the pipe and the fifo hold (64 KB each)
 	path := filepath.Join(t.TempDir(), "stdout")
 	first := openReader(t, path)
-	p := newFifoIO(t, stdio.Stdio{Stdout: path})
+	p := newFifoIO(t, Stdio{Stdout: path})
 	exited := runWithIO(t, p, fmt.Sprintf("seq 1 %d", lines))
 
 	before := first.readLines(1000)
@@ -184,12 +183,12 @@ func TestLogFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := "file://" + path
-	p := newFifoIO(t, stdio.Stdio{Stdout: uri, Stderr: uri})
+	p := newFifoIO(t, Stdio{Stdout: uri, Stderr: uri})
 	exited := runWithIO(t, p, "echo out; echo err >&2")
 	if err := <-exited; err != nil {
 		t.Fatal(err)
 	}
-	p.close()
+	p.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -200,11 +199,11 @@ func TestLogFile(t *testing.T) {
 	}
 
 	fresh := filepath.Join(t.TempDir(), "new", "dir", "c.log")
-	p = newFifoIO(t, stdio.Stdio{Stdout: "file://" + fresh, Stderr: "file://" + fresh})
+	p = newFifoIO(t, Stdio{Stdout: "file://" + fresh, Stderr: "file://" + fresh})
 	if err := <-runWithIO(t, p, "echo hi"); err != nil {
 		t.Fatal(err)
 	}
-	p.close()
+	p.Close()
 	if b, err := os.ReadFile(fresh); err != nil || string(b) != "hi\n" {
 		t.Fatalf("new log file: %q %v", b, err)
 	}
@@ -220,25 +219,25 @@ func TestBadStdio(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name  string
-		sio   stdio.Stdio
+		sio   Stdio
 		class func(error) bool
 		want  string
 	}{
-		{"unknown scheme", stdio.Stdio{Stdout: "syslog:///x", Stderr: "syslog:///x"}, errdefs.IsInvalidArgument, `unknown scheme "syslog"`},
-		{"relative file", stdio.Stdio{Stdout: "file://x.log", Stderr: "file://x.log"}, errdefs.IsInvalidArgument, "must be absolute"},
-		{"opaque file", stdio.Stdio{Stdout: "file:x.log"}, errdefs.IsInvalidArgument, "must be absolute"},
-		{"relative binary", stdio.Stdio{Stdout: "binary://driver"}, errdefs.IsInvalidArgument, "must be absolute"},
-		{"relative fifo", stdio.Stdio{Stdout: "out"}, errdefs.IsInvalidArgument, "absolute fifo path"},
-		{"two destinations", stdio.Stdio{Stdout: "file:///a.log", Stderr: "file:///b.log"}, errdefs.IsInvalidArgument, "differ"},
-		{"stdin with a file", stdio.Stdio{Stdin: "/in", Stdout: "file:///a.log"}, errdefs.IsInvalidArgument, "stdin"},
-		{"missing binary", stdio.Stdio{Stdout: "binary:///nonexistent/driver"}, errdefs.IsFailedPrecondition, "no such file"},
-		{"binary not executable", stdio.Stdio{Stdout: "binary://" + notExec}, errdefs.IsFailedPrecondition, "not an executable"},
-		{"missing fifo", stdio.Stdio{Stdout: filepath.Join(dir, "nofifo")}, errdefs.IsFailedPrecondition, "no such file"},
+		{"unknown scheme", Stdio{Stdout: "syslog:///x", Stderr: "syslog:///x"}, errdefs.IsInvalidArgument, `unknown scheme "syslog"`},
+		{"relative file", Stdio{Stdout: "file://x.log", Stderr: "file://x.log"}, errdefs.IsInvalidArgument, "must be absolute"},
+		{"opaque file", Stdio{Stdout: "file:x.log"}, errdefs.IsInvalidArgument, "must be absolute"},
+		{"relative binary", Stdio{Stdout: "binary://driver"}, errdefs.IsInvalidArgument, "must be absolute"},
+		{"relative fifo", Stdio{Stdout: "out"}, errdefs.IsInvalidArgument, "absolute fifo path"},
+		{"two destinations", Stdio{Stdout: "file:///a.log", Stderr: "file:///b.log"}, errdefs.IsInvalidArgument, "differ"},
+		{"stdin with a file", Stdio{Stdin: "/in", Stdout: "file:///a.log"}, errdefs.IsInvalidArgument, "stdin"},
+		{"missing binary", Stdio{Stdout: "binary:///nonexistent/driver"}, errdefs.IsFailedPrecondition, "no such file"},
+		{"binary not executable", Stdio{Stdout: "binary://" + notExec}, errdefs.IsFailedPrecondition, "not an executable"},
+		{"missing fifo", Stdio{Stdout: filepath.Join(dir, "nofifo")}, errdefs.IsFailedPrecondition, "no such file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := newProcessIO(context.Background(), ioConfig{ID: "c", Namespace: "ns", Stdio: c.sio, Monitor: runc.Monitor})
+			_, err := Open(context.Background(), Config{ID: "c", Namespace: "ns", Stdio: c.sio, Monitor: runc.Monitor})
 			if err == nil || !c.class(err) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("newProcessIO(%+v): %v, want an error of the right class saying %q", c.sio, err, c.want)
+				t.Fatalf("Open(%+v): %v, want an error of the right class saying %q", c.sio, err, c.want)
 			}
 		})
 	}
@@ -248,7 +247,7 @@ func TestBadStdio(t *testing.T) {
 }
 
 // TestLogDriverStoppedAtClose: a logging driver that does not exit when
-// its streams end is stopped (SIGTERM) by close, so Delete leaves no
+// its streams end is stopped (SIGTERM) by Close, so Delete leaves no
 // driver behind. It also checks the driver's contract: its arguments from
 // the URI's query, its environment, and the process's output on fd 3.
 func TestLogDriverStoppedAtClose(t *testing.T) {
@@ -269,16 +268,16 @@ exec sleep 1000
 		t.Fatal(err)
 	}
 	uri := "binary://" + driver + "?b=2&a=1"
-	p, err := newProcessIO(context.Background(), ioConfig{ID: "c1", Namespace: "ns1", Stdio: stdio.Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
+	p, err := Open(context.Background(), Config{ID: "c1", Namespace: "ns1", Stdio: Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("/bin/sh", "-c", "echo to the driver")
-	p.IO().Set(cmd)
+	p.RuncIO().Set(cmd)
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.IO().(runc.StartCloser).CloseAfterStart(); err != nil {
+	if err := p.RuncIO().(runc.StartCloser).CloseAfterStart(); err != nil {
 		t.Fatal(err)
 	}
 	pidText, err := os.ReadFile(filepath.Join(dir, "pid"))
@@ -287,10 +286,10 @@ exec sleep 1000
 	}
 	var pid int
 	fmt.Sscan(string(pidText), &pid)
-	p.close()
-	// close waited for the driver: it is gone (the monitor reaped it).
+	p.Close()
+	// Close waited for the driver: it is gone (the monitor reaped it).
 	if err := syscall.Kill(pid, 0); err == nil {
-		t.Fatalf("driver %d still runs after close", pid)
+		t.Fatalf("driver %d still runs after Close", pid)
 	}
 	for name, want := range map[string]string{
 		"args":   "a 1 b 2\n",
@@ -315,7 +314,7 @@ func TestLogDriverNeverReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := "binary://" + driver
-	_, err := newProcessIO(context.Background(), ioConfig{ID: "c", Namespace: "ns", Stdio: stdio.Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
+	_, err := Open(context.Background(), Config{ID: "c", Namespace: "ns", Stdio: Stdio{Stdout: uri, Stderr: uri}, Monitor: runc.Monitor})
 	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "did not close fd 5") {
 		t.Fatalf("driver never ready: %v, want FailedPrecondition", err)
 	}

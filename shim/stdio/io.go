@@ -1,4 +1,9 @@
-package proc
+// Package stdio is the host side of a process's stdio, apart from the
+// process state machines (package proc) as containerd keeps pkg/stdio
+// apart from pkg/process: fifos, pipes, file:// and binary:// log URIs and
+// logging drivers (IO), and a terminal's master received from runsc's
+// console socket (ReceiveTerminal).
+package stdio
 
 import (
 	"context"
@@ -14,7 +19,7 @@ import (
 
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/log"
-	"github.com/containerd/containerd/pkg/stdio"
+	cstdio "github.com/containerd/containerd/pkg/stdio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	runc "github.com/containerd/go-runc"
@@ -23,15 +28,20 @@ import (
 // drainTimeout bounds how long closing waits for output still in flight.
 const drainTimeout = 2 * time.Second
 
-// ioConfig is what a process's stdio is made from.
-type ioConfig struct {
+// Stdio is containerd's description of a process's stdio: fifo paths or a
+// file:// or binary:// URI, and whether the process has a terminal.
+type Stdio = cstdio.Stdio
+
+// Config is what a process's stdio is made from.
+type Config struct {
 	// ID is the process's id (the container's for the init, the exec id
 	// for an exec); a logging driver gets it as CONTAINER_ID.
 	ID string
 	// Namespace is the containerd namespace, a logging driver's
 	// CONTAINER_NAMESPACE.
 	Namespace string
-	Stdio     stdio.Stdio
+	// Stdio is where containerd asked for the process's stdio.
+	Stdio Stdio
 	// UID and GID own the pipes handed to runsc.
 	UID, GID int
 	// Monitor starts and reaps a logging driver (the shim reaps all of
@@ -39,7 +49,7 @@ type ioConfig struct {
 	Monitor runc.ProcessMonitor
 }
 
-// processIO connects a process's stdio to where containerd asked for it,
+// IO connects a process's stdio to where containerd asked for it,
 // as containerd-shim does (its pkg/process/io.go):
 //   - fifo paths (what containerd's clients and CRI use): output is copied
 //     from pipes (runc.IO) or the terminal's master to the fifos;
@@ -48,11 +58,11 @@ type ioConfig struct {
 //     stdout and stderr directly (see logDriver).
 //
 // The outputs are opened before runsc runs, so a bad destination fails
-// before any sandbox exists. Create it with newProcessIO, hand IO() to
-// runsc, then call copyPipes (or copyConsole with a terminal); close once
-// the process is gone.
-type processIO struct {
-	stdio stdio.Stdio
+// before any sandbox exists. Create it with Open, hand RuncIO() to runsc,
+// then call CopyPipes (or CopyConsole with a terminal); Close once the
+// process is gone.
+type IO struct {
+	stdio Stdio
 	rio   runc.IO // handed to runsc; nil with a terminal or without stdio
 
 	// stdout and stderr are where the output copies write; nil when there
@@ -75,9 +85,11 @@ const (
 	binaryStdio
 )
 
-func newProcessIO(ctx context.Context, cfg ioConfig) (_ *processIO, retErr error) {
+// Open opens the process's stdio (or starts its logging driver) as cfg
+// says, ready for runsc; on failure nothing is left open.
+func Open(ctx context.Context, cfg Config) (_ *IO, retErr error) {
 	sio := cfg.Stdio
-	p := &processIO{stdio: sio}
+	p := &IO{stdio: sio}
 	if sio.IsNull() {
 		return p, nil
 	}
@@ -87,7 +99,7 @@ func newProcessIO(ctx context.Context, cfg ioConfig) (_ *processIO, retErr error
 	}
 	defer func() {
 		if retErr != nil {
-			p.close()
+			p.Close()
 		}
 	}()
 	switch kind {
@@ -142,7 +154,7 @@ func newProcessIO(ctx context.Context, cfg ioConfig) (_ *processIO, retErr error
 // parseStdio tells which kind of stdio containerd asked for. As in
 // containerd-shim, stdout's form decides; file:// and binary:// carry one
 // destination for both output streams and take no stdin.
-func parseStdio(sio stdio.Stdio) (stdioKind, *url.URL, error) {
+func parseStdio(sio Stdio) (stdioKind, *url.URL, error) {
 	first := sio.Stdout
 	if first == "" {
 		first = sio.Stderr
@@ -252,12 +264,15 @@ func openLogFile(path string) (io.WriteCloser, error) {
 	return f, nil
 }
 
-// IO is what runsc create/exec gets as its stdio; nil means none.
-func (p *processIO) IO() runc.IO { return p.rio }
+// Stdio is where containerd asked for the process's stdio.
+func (p *IO) Stdio() Stdio { return p.stdio }
 
-// copyPipes starts copying between the pipes runsc's children hold and
+// RuncIO is what runsc create/exec gets as its stdio; nil means none.
+func (p *IO) RuncIO() runc.IO { return p.rio }
+
+// CopyPipes starts copying between the pipes runsc's children hold and
 // the process's stdio.
-func (p *processIO) copyPipes(ctx context.Context) error {
+func (p *IO) CopyPipes(ctx context.Context) error {
 	if p.rio == nil || p.driver != nil {
 		return nil
 	}
@@ -285,7 +300,7 @@ func (p *processIO) copyPipes(ctx context.Context) error {
 	return nil
 }
 
-func (p *processIO) copyOut(ctx context.Context, w io.WriteCloser, src io.Reader) {
+func (p *IO) copyOut(ctx context.Context, w io.WriteCloser, src io.Reader) {
 	p.copies.Add(1)
 	go func() {
 		defer p.copies.Done()
@@ -300,8 +315,8 @@ func (p *processIO) copyOut(ctx context.Context, w io.WriteCloser, src io.Reader
 
 func isEIO(err error) bool { return errors.Is(err, syscall.EIO) }
 
-// copyConsole connects a terminal's master to the process's stdio.
-func (p *processIO) copyConsole(ctx context.Context, c console.Console) error {
+// CopyConsole connects a terminal's master to the process's stdio.
+func (p *IO) CopyConsole(ctx context.Context, c console.Console) error {
 	p.mu.Lock()
 	p.console = c
 	p.mu.Unlock()
@@ -321,7 +336,8 @@ func (p *processIO) copyConsole(ctx context.Context, c console.Console) error {
 	return nil
 }
 
-func (p *processIO) resize(ws console.WinSize) error {
+// Resize resizes the process's terminal; FailedPrecondition without one.
+func (p *IO) Resize(ws console.WinSize) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.console == nil {
@@ -330,7 +346,9 @@ func (p *processIO) resize(ws console.WinSize) error {
 	return p.console.Resize(ws)
 }
 
-func (p *processIO) closeStdin() error {
+// CloseStdin closes the process's stdin; later calls, and a process
+// without stdin, do nothing.
+func (p *IO) CloseStdin() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stdin == nil {
@@ -341,12 +359,12 @@ func (p *processIO) closeStdin() error {
 	return err
 }
 
-// close releases the stdio once the process is gone, after the output
+// Close releases the stdio once the process is gone, after the output
 // copies have drained, and stops a logging driver. Only the first call
 // does anything.
-func (p *processIO) close() { p.closed.Do(p.release) }
+func (p *IO) Close() { p.closed.Do(p.release) }
 
-func (p *processIO) release() {
+func (p *IO) release() {
 	drained := make(chan struct{})
 	go func() { p.copies.Wait(); close(drained) }()
 	// A leftover holder of a pipe, or a full fifo nobody reads, must not
@@ -355,7 +373,7 @@ func (p *processIO) release() {
 	case <-drained:
 	case <-time.After(drainTimeout):
 	}
-	p.closeStdin()
+	p.CloseStdin()
 	p.mu.Lock()
 	if p.console != nil {
 		p.console.Close()
