@@ -5,11 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -120,25 +120,21 @@ func TestCreateWithoutTerminal(t *testing.T) {
 	}
 }
 
-// runsc exec --detach exits 0 without connecting to the console socket:
-// Start fails instead of hanging, the process runsc exec'd is killed, its
-// waiters are released and the pid files runsc wrote are gone.
-func TestExecWithoutTerminal(t *testing.T) {
-	shortTerminalWait(t)
+// A terminal exec whose stdin cannot be opened once runsc exec'd it:
+// Start fails, the process runsc exec'd is killed, its waiters are
+// released and the pid files runsc wrote are gone.
+func TestTerminalExecFailingAfterRunscExec(t *testing.T) {
 	ctx := context.Background()
 	f := newFakePod(t)
-	c, err := NewInit(ctx, ContainerConfig{ID: "c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
+	c := runningInit(t, f)
+	stdin := filepath.Join(t.TempDir(), "stdin") // never made
+	e, err := NewExec(ctx, c, ExecConfig{ID: "e", Spec: specs.Process{Terminal: true, Args: []string{"sh"}}, Stdio: stdio.Stdio{Terminal: true, Stdin: stdin}}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
+	if err := e.Start(ctx); err == nil || !strings.Contains(err.Error(), stdin) {
+		t.Fatalf("start: %v, want the failure to open %s", err, stdin)
 	}
-	e, err := NewExec(ctx, c, ExecConfig{ID: "e", Spec: specs.Process{Terminal: true, Args: []string{"sh"}}, Stdio: stdio.Stdio{Terminal: true}}, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkNoTerminal(t, f, returnsInTime(t, func() error { return e.Start(ctx) }), "exec")
 	if calls := f.calls(t); !hasCall(calls, "kill --pid 7 c 9") {
 		t.Errorf("runsc calls %q, want kill --pid 7 c 9 of the exec'd process", calls)
 	}
@@ -149,64 +145,51 @@ func TestExecWithoutTerminal(t *testing.T) {
 	}
 }
 
-// `runsc exec --detach` re-runs itself without every argument containing
-// "detach": a terminal exec's own arguments avoid it whatever its id, and
-// one into a container whose id has it is refused before anything exists.
-func TestTerminalExecArgumentsAvoidDetach(t *testing.T) {
-	shortTerminalWait(t)
+// A terminal exec runs `runsc exec` as the shim's own child on a pty the
+// shim made, as it runs one without a terminal: never `--detach`, whose
+// parent loses a race with a process that exits at once and drops every
+// argument containing "detach" (ids and paths included), and no console
+// socket. Its pid files are its own, and go with its Delete.
+func TestTerminalExecRunsWithoutDetach(t *testing.T) {
 	ctx := context.Background()
 	f := newFakePod(t)
-	terminal := ExecConfig{Spec: specs.Process{Terminal: true, Args: []string{"sh"}}, Stdio: stdio.Stdio{Terminal: true}}
-	c, err := NewInit(ctx, ContainerConfig{ID: "c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
+	c, err := NewInit(ctx, ContainerConfig{ID: "detach-c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	terminal.ID = "detach-probe"
-	e, err := NewExec(ctx, c, terminal, 0, 0)
+	e, err := NewExec(ctx, c, ExecConfig{ID: "detach-probe", Spec: specs.Process{Terminal: true, Args: []string{"sh"}}, Stdio: stdio.Stdio{Terminal: true}}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The fake sends no terminal; what counts is what runsc was given.
-	e.Start(ctx)
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var execArgs []string
 	for _, call := range f.calls(t) {
 		if args := strings.Fields(call); args[0] == "exec" {
 			execArgs = args
 		}
 	}
-	if len(execArgs) == 0 || !slices.Contains(execArgs, "--detach") {
-		t.Fatalf("runsc calls %q, want an exec --detach", f.calls(t))
+	if len(execArgs) == 0 || execArgs[len(execArgs)-1] != "detach-c" {
+		t.Fatalf("runsc calls %q, want an exec in detach-c", f.calls(t))
 	}
 	for _, a := range execArgs {
-		if a != "--detach" && strings.Contains(a, "detach") {
-			t.Errorf("runsc exec --detach was given %q, which it would drop: %q", a, execArgs)
+		if a == "--detach" || a == "--console-socket" {
+			t.Errorf("runsc exec was given %s: %q", a, execArgs)
 		}
 	}
+	if e.Pid() != 7 || len(execFiles(t, c)) != 2 {
+		t.Errorf("pid %d, exec files %q; want 7 and its two pid files", e.Pid(), execFiles(t, c))
+	}
+	if err := e.Resize(console.WinSize{Width: 90, Height: 30}); err != nil {
+		t.Errorf("resize: %v", err)
+	}
+	e.SetExited(0)
 	if err := e.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-
-	f = newFakePod(t)
-	c, err = NewInit(ctx, ContainerConfig{ID: "detach-c", Namespace: "ns", Bundle: newBundle(t), Runtime: f.rt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	calls := len(f.calls(t))
-	terminal.ID = "e"
-	if _, err := NewExec(ctx, c, terminal, 0, 0); !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), `it would drop "detach-c"`) {
-		t.Fatalf("terminal exec into detach-c: %v, want FailedPrecondition naming the id", err)
-	}
-	if got := f.calls(t); len(got) != calls {
-		t.Errorf("runsc calls %q after the refusal, want none", got[calls:])
-	}
-	plain := ExecConfig{ID: "e", Spec: specs.Process{Args: []string{"sh"}}}
-	if _, err := NewExec(ctx, c, plain, 0, 0); err != nil {
-		t.Errorf("exec without a terminal into detach-c: %v", err)
-	}
+	checkNoExecFiles(t, c, "after DeleteProcess")
 }

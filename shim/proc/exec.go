@@ -2,8 +2,6 @@ package proc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"github.com/containerd/console"
 	"github.com/containerd/containerd/log"
 	"github.com/containerd/errdefs"
-	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -58,12 +55,6 @@ func NewExec(ctx context.Context, parent Container, cfg ExecConfig, ioUID, ioGID
 	if cfg.Spec.Terminal != cfg.Stdio.Terminal {
 		return nil, fmt.Errorf("exec %s: process terminal %v but stdio terminal %v: %w",
 			cfg.ID, cfg.Spec.Terminal, cfg.Stdio.Terminal, errdefs.ErrInvalidArgument)
-	}
-	if cfg.Stdio.Terminal {
-		target := parent.execTarget()
-		if err := target.runtime.CheckTerminalExec(target.id); err != nil {
-			return nil, fmt.Errorf("exec %s: %w", cfg.ID, err)
-		}
 	}
 	pio, err := stdio.Open(ctx, stdio.Config{
 		ID:        cfg.ID,
@@ -134,7 +125,7 @@ func (e *Exec) do(op func(procState) error) error {
 	return op(e.current())
 }
 
-// run execs the process (`runsc exec --detach`) and connects its stdio.
+// run execs the process (runsc.Exec) and connects its stdio.
 // When that fails after runsc exec'd the process, the process is killed:
 // the Start RPC fails, so nobody would wait for it or signal it. And on
 // any failure the stdio is closed: containerd's client, whose Start waits
@@ -163,17 +154,8 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 			e.removePidFiles(ctx)
 		}
 	}()
-	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, IO: e.io.RuncIO()}
-	var socket *runc.Socket
-	if e.io.Stdio().Terminal {
-		var err error
-		if socket, err = runc.NewTempConsoleSocket(); err != nil {
-			return fmt.Errorf("creating console socket: %w", err)
-		}
-		defer socket.Close()
-		opts.ConsoleSocket = socket
-	}
-	waiterPid, err := rt.Exec(ctx, containerID, e.spec, opts)
+	opts := &runsc.ExecOpts{PidFile: pidFile, InternalPidFile: internalPidFile, Terminal: e.io.Stdio().Terminal, IO: e.io.RuncIO()}
+	waiterPid, master, err := rt.Exec(ctx, containerID, e.spec, opts)
 	if err != nil {
 		return err
 	}
@@ -182,12 +164,8 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 			killFailedExec(context.WithoutCancel(ctx), rt, containerID, e.id, opts.InternalPidFile)
 		}
 	}()
-	if socket != nil {
-		c, err := stdio.ReceiveTerminal(ctx, socket, "exec", terminalWait)
-		if err != nil {
-			return err
-		}
-		if err := e.io.CopyConsole(ctx, c); err != nil {
+	if master != nil {
+		if err := e.io.CopyConsole(ctx, master); err != nil {
 			return err
 		}
 	} else if err := e.io.CopyPipes(ctx); err != nil {
@@ -203,12 +181,10 @@ func (e *Exec) run(ctx context.Context) (retErr error) {
 	return nil
 }
 
-// execPidFiles names exec id's pid files in dir after a hex digest of the
-// id: `runsc exec --detach` (a terminal's) drops any argument containing
-// "detach" (runsc.CheckTerminalExec), which an id may and hex cannot.
+// execPidFiles names exec id's pid files in dir (the Exec RPC took the id
+// only if it is a valid identifier, so it is a file name).
 func execPidFiles(dir, id string) (pidFile, internalPidFile string) {
-	sum := sha256.Sum256([]byte(id))
-	base := filepath.Join(dir, "exec-"+hex.EncodeToString(sum[:16]))
+	base := filepath.Join(dir, "exec-"+id)
 	return base + ".pid", base + ".internal.pid"
 }
 

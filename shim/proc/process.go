@@ -17,7 +17,7 @@ import (
 
 // terminalWait bounds how long the shim waits for a terminal's pty master
 // once the runsc command given the console socket has exited 0. runsc
-// (create of a sandbox or of a pod's app container, exec --detach) sends
+// (create or restore of a sandbox, create of a pod's app container) sends
 // the master over the socket before it exits, so by then the connection
 // and the master are already queued on the socket: the wait only covers
 // the shim being scheduled. A runsc that exits 0 without connecting (a

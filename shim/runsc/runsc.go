@@ -20,8 +20,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/containerd/sys/reaper"
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
@@ -114,8 +116,8 @@ func (r *Runsc) run(cmd *exec.Cmd, rio runc.IO) ([]byte, error) {
 	return r.runIO(cmd, rio, true)
 }
 
-// runDetaching runs a command that leaves processes behind (a sandbox, an
-// exec waiter) which inherit its stdio: rio, or /dev/null. Capturing their
+// runDetaching runs a command that leaves processes behind (a sandbox, its
+// gofer, an app container's process) which inherit its stdio: rio, or /dev/null. Capturing their
 // output instead would wait for those processes to exit.
 func (r *Runsc) runDetaching(cmd *exec.Cmd, rio runc.IO) error {
 	_, err := r.runIO(cmd, rio, false)
@@ -337,29 +339,26 @@ func says(err error, text string) bool {
 type ExecOpts struct {
 	PidFile         string
 	InternalPidFile string
-	ConsoleSocket   runc.ConsoleSocket
-	IO              runc.IO
+	// Terminal gives the process a pty; Exec returns its master.
+	Terminal bool
+	// IO is the process's stdio without a terminal.
+	IO runc.IO
 }
 
 // Exec starts spec in the container and returns once it runs there, with
 // the host pid of its waiter: a `runsc exec` left running as the shim's
-// child (or, with a terminal, re-parented to it), whose exit status is the
-// process's.
+// child, whose exit status is the process's, and with opts.Terminal the
+// master of the process's pty.
 //
 // It starts that waiter itself rather than through `runsc exec --detach`,
 // whose parent polls for the pid file and then checks, apart, that the
 // waiter is alive: if the process exits in between (a short exec on a
 // loaded node), the parent reaps the waiter, the exit status is lost, and
 // it fails with 128 and no message although the process ran
-// (docs/reliability.md). A terminal still needs --detach, whose parent makes
-// the pty and sends its master to the console socket.
-func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) (waiterPid int, _ error) {
-	if opts.ConsoleSocket != nil {
-		// The process spec goes next to the pid file, under a name of digits.
-		if err := refuseDroppedByDetach(append(r.globalArgs(), id, opts.PidFile, opts.InternalPidFile, opts.ConsoleSocket.Path())); err != nil {
-			return 0, err
-		}
-	}
+// (docs/reliability.md). For a terminal it does what that parent would:
+// it makes the pty and runs the waiter on its replica as the controlling
+// terminal of a new session, which runsc takes for a terminal exec.
+func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *ExecOpts) (waiterPid int, master console.Console, _ error) {
 	if spec.Capabilities != nil {
 		caps := *spec.Capabilities // fitCapabilities leaves the caller's sets alone
 		spec.Capabilities = &caps
@@ -367,7 +366,7 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 	}
 	f, err := os.CreateTemp(filepath.Dir(opts.PidFile), "process-*.json")
 	if err != nil {
-		return 0, fmt.Errorf("writing process spec: %w", err)
+		return 0, nil, fmt.Errorf("writing process spec: %w", err)
 	}
 	defer os.Remove(f.Name())
 	err = json.NewEncoder(f).Encode(spec)
@@ -375,46 +374,49 @@ func (r *Runsc) Exec(ctx context.Context, id string, spec specs.Process, opts *E
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("writing process spec: %w", err)
+		return 0, nil, fmt.Errorf("writing process spec: %w", err)
 	}
 	args := []string{"exec", "--process", f.Name(), "--pid-file", opts.PidFile}
 	if opts.InternalPidFile != "" {
 		args = append(args, "--internal-pid-file", opts.InternalPidFile)
 	}
-	if opts.ConsoleSocket != nil {
-		args = append(args, "--detach", "--console-socket", opts.ConsoleSocket.Path())
-		if err := r.runDetaching(r.command(ctx, append(args, id)...), opts.IO); err != nil {
-			return 0, err
-		}
-		return ReadPidFile(opts.PidFile)
-	}
 	// The waiter outlives the request.
 	waiter := r.command(context.WithoutCancel(ctx), append(args, id)...)
-	if err := r.startWaiter(ctx, waiter, opts.PidFile, opts.IO); err != nil {
-		return 0, err
-	}
-	return waiter.Process.Pid, nil
-}
-
-// CheckTerminalExec refuses a terminal exec into container id that this
-// runsc cannot run: `runsc exec --detach` runs its waiter as itself with
-// every argument that merely contains "detach" left out (runsc/cmd/exec.go,
-// execChildAndWait, release 2022-12), so the waiter misses the container id
-// or takes the next argument as a flag's value, and fails. The global flags
-// (--root, --log in the bundle, [runsc_config]) and the id are the
-// container's, not the exec's: FailedPrecondition, as no exec request can
-// change them (one without a terminal runs).
-func (r *Runsc) CheckTerminalExec(id string) error {
-	return refuseDroppedByDetach(append(r.globalArgs(), id))
-}
-
-func refuseDroppedByDetach(args []string) error {
-	for _, a := range args {
-		if strings.Contains(a, "detach") {
-			return fmt.Errorf("this runsc's exec --detach, which an exec with a terminal needs, drops every argument containing \"detach\": it would drop %q: %w", a, errdefs.ErrFailedPrecondition)
+	rio := opts.IO
+	var replica *os.File
+	if opts.Terminal {
+		if master, replica, err = openPty(); err != nil {
+			return 0, nil, fmt.Errorf("runsc exec: %w", err)
 		}
+		// The waiter holds the replica from here: the master reads EOF
+		// once the process and the waiter are gone.
+		defer replica.Close()
+		waiter.Stdin, waiter.Stdout, waiter.Stderr = replica, replica, replica
+		waiter.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		rio = nil
 	}
-	return nil
+	if err := r.startWaiter(ctx, waiter, opts.PidFile, rio); err != nil {
+		if master != nil {
+			master.Close()
+		}
+		return 0, nil, err
+	}
+	return waiter.Process.Pid, master, nil
+}
+
+// openPty opens a new pty: its master, and its replica, which is not the
+// shim's controlling terminal.
+func openPty() (console.Console, *os.File, error) {
+	master, name, err := console.NewPty()
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening a pty: %w", err)
+	}
+	replica, err := os.OpenFile(name, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("opening the pty's replica: %w", err)
+	}
+	return master, replica, nil
 }
 
 // ReadPidFile reads a pid file runsc wrote.

@@ -3,6 +3,7 @@ package runsc
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,9 +145,9 @@ func TestExecOfProcessExitingAtOnce(t *testing.T) {
 echo 42 > "$internal"; echo $$ > "$pidfile"; exit 7`)
 	for i := 0; i < 20; i++ {
 		opts := &ExecOpts{PidFile: filepath.Join(dir, "p.pid"), InternalPidFile: filepath.Join(dir, "p.internal.pid")}
-		waiter, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"true"}}, opts)
-		if err != nil {
-			t.Fatalf("exec %d: %v", i, err)
+		waiter, master, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"true"}}, opts)
+		if err != nil || master != nil {
+			t.Fatalf("exec %d: %v (terminal %v), want no error and no terminal", i, err, master)
 		}
 		if written, _ := ReadPidFile(opts.PidFile); waiter != written {
 			t.Fatalf("exec %d: waiter %d, but runsc's pid file names %d", i, waiter, written)
@@ -160,7 +161,7 @@ echo 42 > "$internal"; echo $$ > "$pidfile"; exit 7`)
 func TestExecFailureBeforePidFile(t *testing.T) {
 	dir := t.TempDir()
 	r := fakeRunsc(t, `echo '{"msg":"executing processes for container: no such file","level":"error"}' >> $log; exit 128`)
-	_, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"nosuch"}}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")})
+	_, _, err := r.Exec(context.Background(), "c1", specs.Process{Args: []string{"nosuch"}}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")})
 	var rerr *Error
 	if !errors.As(err, &rerr) || !strings.Contains(err.Error(), "executing processes for container: no such file") || !strings.Contains(rerr.Err.Error(), "128") {
 		t.Fatalf("exec: %v, want runsc's message and status 128", err)
@@ -175,7 +176,7 @@ func TestExecCancelledKillsWaiter(t *testing.T) {
 	r := fakeRunsc(t, "echo $$ > "+pids+"; exec sleep 1000")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := r.Exec(ctx, "c1", specs.Process{}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := r.Exec(ctx, "c1", specs.Process{}, &ExecOpts{PidFile: filepath.Join(dir, "p.pid")}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("exec: %v, want the deadline", err)
 	}
 	b, _ := os.ReadFile(pids)
@@ -188,51 +189,39 @@ func TestExecCancelledKillsWaiter(t *testing.T) {
 	}
 }
 
-// `runsc exec --detach` re-runs itself without every argument containing
-// "detach": a terminal exec needing one is refused with FailedPrecondition
-// before anything is written or run.
-func TestTerminalExecRefusesArgumentsRunscDrops(t *testing.T) {
-	for _, tc := range []struct {
-		name, root, log, id string
-		config              map[string]string
-		refused             string
-	}{
-		{name: "clean", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "c1"},
-		{name: "id", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "detach-c1", refused: `"detach-c1"`},
-		{name: "root", root: "/run/detach/runsc/k8s.io", log: "/b/c1/log.json", id: "c1", refused: `"/run/detach/runsc/k8s.io"`},
-		{name: "log", root: "/run/runsc/k8s.io", log: "/detach/c1/log.json", id: "c1", refused: `"/detach/c1/log.json"`},
-		{name: "config", root: "/run/runsc/k8s.io", log: "/b/c1/log.json", id: "c1", config: map[string]string{"debug-log": "/var/log/detach/%ID%/"}, refused: `"--debug-log=/var/log/detach/c1/"`},
-	} {
-		err := New("", tc.root, tc.log, tc.id, tc.config).CheckTerminalExec(tc.id)
-		switch {
-		case tc.refused == "" && err != nil:
-			t.Errorf("%s: %v, want no error", tc.name, err)
-		case tc.refused != "" && (!errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "drops every argument containing \"detach\": it would drop "+tc.refused)):
-			t.Errorf("%s: %v, want FailedPrecondition naming %s", tc.name, err, tc.refused)
-		}
-	}
-
+// A terminal exec runs its waiter as the shim's child, as one without:
+// never `runsc exec --detach`, whose parent loses the status of a process
+// that exits at once (the stand-in fails a detached exec as that race does)
+// and drops every argument containing "detach", here the id and the root.
+// The waiter has the pty's replica as its stdio and controlling terminal,
+// the caller its master, which reads EOF once the waiter is gone.
+func TestTerminalExec(t *testing.T) {
 	dir := t.TempDir()
-	ran := filepath.Join(dir, "ran")
-	r := fakeRunsc(t, "touch "+ran)
-	sockDir := filepath.Join(dir, "detach")
-	if err := os.Mkdir(sockDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	socket, err := runc.NewConsoleSocket(filepath.Join(sockDir, "pty.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer socket.Close()
-	opts := &ExecOpts{PidFile: filepath.Join(dir, "p.pid"), InternalPidFile: filepath.Join(dir, "p.internal.pid"), ConsoleSocket: socket}
-	_, err = r.Exec(context.Background(), "c1", specs.Process{Terminal: true}, opts)
-	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), socket.Path()) {
-		t.Fatalf("exec with console socket %s: %v, want FailedPrecondition naming it", socket.Path(), err)
-	}
-	if _, err := os.Stat(ran); err == nil {
-		t.Error("runsc ran")
-	}
-	if specs, _ := filepath.Glob(filepath.Join(dir, "process-*.json")); len(specs) != 0 {
-		t.Errorf("process specs left behind: %q", specs)
+	r := fakeRunsc(t, `case " $* " in *" --detach "*|*" --console-socket "*) exit 128;; esac
+for a; do id=$a; done
+`+argAfter("pidfile", "--pid-file")+argAfter("internal", "--internal-pid-file")+argAfter("root", "--root")+`
+read -r _ _ _ _ _ sid tty _ < /proc/$$/stat
+echo 42 > "$internal"; echo $$ > "$pidfile"
+[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && [ "$sid" = $$ ] && [ "$tty" != 0 ] && echo "$id in $root on a terminal"
+exit 7`)
+	r.Root = filepath.Join(dir, "detach-root")
+	for i := 0; i < 10; i++ {
+		opts := &ExecOpts{PidFile: filepath.Join(dir, "p.pid"), InternalPidFile: filepath.Join(dir, "p.internal.pid"), Terminal: true}
+		waiter, master, err := r.Exec(context.Background(), "detach-c1", specs.Process{Terminal: true, Args: []string{"true"}}, opts)
+		if err != nil {
+			t.Fatalf("exec %d: %v", i, err)
+		}
+		if written, _ := ReadPidFile(opts.PidFile); waiter != written {
+			t.Fatalf("exec %d: waiter %d, but runsc's pid file names %d", i, waiter, written)
+		}
+		out, err := io.ReadAll(master)
+		if err != nil && !errors.Is(err, syscall.EIO) { // EIO: the replica's last holder closed it
+			t.Fatalf("exec %d: reading the terminal: %v", i, err)
+		}
+		master.Close()
+		if want := "detach-c1 in " + r.Root + " on a terminal\r\n"; string(out) != want {
+			t.Fatalf("exec %d: terminal output %q, want %q", i, out, want)
+		}
+		os.Remove(opts.PidFile)
 	}
 }

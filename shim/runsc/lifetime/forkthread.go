@@ -20,9 +20,8 @@ import (
 // orphaned, or blocks forever, and nobody is left to clean up after it.
 //
 // It is safe for every command the shim runs: the signal is not inherited
-// across fork, so the processes `runsc create`, `runsc restore` and
-// `runsc exec --detach` leave behind (the sandbox, the gofer, the exec
-// waiter) are not tied to the shim by it.
+// across fork, so the processes `runsc create` and `runsc restore` leave
+// behind (the sandbox, the gofer) are not tied to the shim by it.
 //
 // The kernel sends the signal when the *thread* that forked the child
 // exits, not the process, and the Go runtime ends a thread when a goroutine
