@@ -38,6 +38,7 @@ import (
 
 	"github.com/google/gvisor-containerd-shim/internal/cri"
 	"github.com/google/gvisor-containerd-shim/internal/cribench"
+	"github.com/google/gvisor-containerd-shim/internal/procmem"
 	"github.com/google/gvisor-containerd-shim/shim/config"
 )
 
@@ -513,45 +514,13 @@ func podShimMemory(podID, containerID string) (n, uss, pss int, err error) {
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		u, p, err := readMemory(pid)
+		u, err := procmem.Read(pid)
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		n, uss, pss = n+1, uss+u, pss+p
+		n, uss, pss = n+1, uss+u.USS, pss+u.PSS
 	}
 	return n, uss, pss, nil
-}
-
-// readMemory reads a process's USS (Private_Clean + Private_Dirty) and PSS
-// from /proc/<pid>/smaps_rollup, in KiB.
-func readMemory(pid int) (uss, pss int, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	return parseRollup(string(b))
-}
-
-func parseRollup(rollup string) (uss, pss int, err error) {
-	found := false
-	for _, line := range strings.Split(rollup, "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.Atoi(f[0])
-		switch k {
-		case "Pss":
-			pss, found = n, true
-		case "Private_Clean", "Private_Dirty":
-			uss += n
-		}
-	}
-	if !found {
-		return 0, 0, errors.New("no Pss in smaps_rollup")
-	}
-	return uss, pss, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -20,13 +20,3 @@ func TestIsShimOf(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRollup(t *testing.T) {
-	uss, pss, err := parseRollup("00400000-7fff rw-p 00000000 00:00 0 [rollup]\nRss: 9000 kB\nPss: 5000 kB\nPss_Anon: 3000 kB\nShared_Clean: 6000 kB\nPrivate_Clean: 100 kB\nPrivate_Dirty: 2900 kB\n")
-	if err != nil || uss != 3000 || pss != 5000 {
-		t.Errorf("uss %d, pss %d, err %v; want 3000, 5000", uss, pss, err)
-	}
-	if _, _, err := parseRollup("Rss: 1 kB\n"); err == nil {
-		t.Error("no Pss: no error")
-	}
-}

@@ -24,6 +24,7 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/typeurl"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/procmem"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
 	"github.com/google/gvisor-containerd-shim/internal/stats"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -649,8 +650,8 @@ func (t *burstTarget) killInit(ctx context.Context, start int64, timeout time.Du
 
 // shimThreads is the shim's thread count; 0 when unreadable.
 func shimThreads(pid int) int {
-	m, _ := readMemory(pid)
-	return m.threads
+	m, _ := procmem.Read(pid)
+	return m.Threads
 }
 
 // childrenCPU is the CPU time of the children pid has reaped (runsc exec,

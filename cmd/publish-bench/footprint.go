@@ -26,6 +26,7 @@ import (
 	"github.com/containerd/ttrpc"
 	"github.com/gogo/protobuf/types"
 	"github.com/google/gvisor-containerd-shim/internal/ctrdaemon"
+	"github.com/google/gvisor-containerd-shim/internal/procmem"
 	rootfsbuild "github.com/google/gvisor-containerd-shim/internal/rootfs"
 	"github.com/google/gvisor-containerd-shim/internal/stats"
 	"github.com/google/gvisor-containerd-shim/internal/syncbuf"
@@ -105,12 +106,6 @@ type ShimPrint struct {
 	pids []int
 }
 
-// memory is what /proc/<pid>/smaps_rollup and /proc/<pid>/status say of a
-// process, in KiB.
-type memory struct {
-	rss, pss, uss, threads int
-}
-
 // footprint measures our shim next to containerd's containerd-shim: the
 // time from exec to serving, then what N containers cost in shim processes:
 // private (USS) and proportional (PSS) memory, RSS, threads and CPU while
@@ -187,7 +182,7 @@ func footprint(args []string, stdout io.Writer) (*FootprintReport, error) {
 		p.StartMinMS, p.StartMaxMS = ms(sorted[0]), ms(sorted[len(sorted)-1])
 		p.StartP50MS, p.StartP90MS = ms(stats.Percentile(sorted, 0.5)), ms(stats.Percentile(sorted, 0.9))
 		mid := samples[j][len(samples[j])/2]
-		p.IdleRSSKiB, p.IdleThreads = mid.mem.rss, mid.mem.threads
+		p.IdleRSSKiB, p.IdleThreads = mid.mem.RSS, mid.mem.Threads
 	}
 	if *containers > 0 {
 		rep.Machine.ContainerdVersion = runContainers(prints, *containers, *settle, *cpuWindow, *probes, *debug)
@@ -264,7 +259,7 @@ func footprintTargets(ours, ref ShimPrint) []Target {
 
 type startSample struct {
 	elapsed time.Duration
-	mem     memory
+	mem     procmem.Usage
 }
 
 func durations(s []startSample) []time.Duration {
@@ -284,7 +279,7 @@ func startToServing(bin, runtime string) (startSample, error) {
 	}
 	defer shim.stop()
 	time.Sleep(200 * time.Millisecond) // let start-up goroutines settle
-	mem, err := readMemory(shim.cmd.Process.Pid)
+	mem, err := procmem.Read(shim.cmd.Process.Pid)
 	if err != nil {
 		return startSample{}, err
 	}
@@ -387,45 +382,6 @@ func launchShim(bin, runtime string) (shim *launchedShim, elapsed time.Duration,
 	return shim, elapsed, nil
 }
 
-// readMemory reads a process's memory from /proc/<pid>/smaps_rollup: RSS
-// counts every page mapped, shared ones (the binary's text, libc) in full
-// in each process; PSS divides each page by the processes sharing it; USS
-// (Private_Clean + Private_Dirty) is what the process alone holds, what
-// killing it would free. Threads come from /proc/<pid>/status.
-func readMemory(pid int) (memory, error) {
-	var m memory
-	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return m, err
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return m, err
-	}
-	for _, line := range strings.Split(string(rollup)+string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.Atoi(f[0])
-		switch k {
-		case "Rss":
-			m.rss = n
-		case "Pss":
-			m.pss = n
-		case "Private_Clean", "Private_Dirty":
-			m.uss += n
-		case "Threads":
-			m.threads = n
-		}
-	}
-	if m.rss == 0 {
-		return m, fmt.Errorf("pid %d: no Rss in /proc/%d/smaps_rollup", pid, pid)
-	}
-	return m, nil
-}
-
 // shimDaemon is one throwaway containerd whose v1 runtime uses one shim.
 type shimDaemon struct {
 	print  *ShimPrint
@@ -482,7 +438,7 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 	for _, p := range prints {
 		if m, ok := measureMemory(p); ok {
 			p.Containers = len(p.pids)
-			p.USSKiB, p.PSSKiB, p.RSSKiB, p.Threads = m.uss, m.pss, m.rss, m.threads
+			p.USSKiB, p.PSSKiB, p.RSSKiB, p.Threads = m.USS, m.PSS, m.RSS, m.Threads
 		}
 	}
 	if cpuWindow > 0 {
@@ -491,7 +447,7 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 		// settled (containerd-shim collects and returns memory every 30 s).
 		for _, p := range prints {
 			if m, ok := measureMemory(p); ok {
-				p.USSAfterWindowKiB, p.PSSAfterWindowKiB = m.uss, m.pss
+				p.USSAfterWindowKiB, p.PSSAfterWindowKiB = m.USS, m.PSS
 			}
 		}
 	}
@@ -523,7 +479,7 @@ func runContainers(prints []*ShimPrint, n int, settle, cpuWindow time.Duration, 
 		time.Sleep(settle)
 		for _, d := range daemons {
 			if m, ok := measureMemory(d.print); ok {
-				d.print.USSAfterProbesKiB, d.print.PSSAfterProbesKiB, d.print.ThreadsAfterProbes = m.uss, m.pss, m.threads
+				d.print.USSAfterProbesKiB, d.print.PSSAfterProbesKiB, d.print.ThreadsAfterProbes = m.USS, m.PSS, m.Threads
 			}
 		}
 	}
@@ -627,28 +583,28 @@ func idleCPU(prints []*ShimPrint, window time.Duration) {
 
 // measureMemory reads every shim process of p and returns the medians; on
 // an error it sets the ContainerError and returns false.
-func measureMemory(p *ShimPrint) (memory, bool) {
+func measureMemory(p *ShimPrint) (procmem.Usage, bool) {
 	if p.ContainerError != "" || len(p.pids) == 0 {
-		return memory{}, false
+		return procmem.Usage{}, false
 	}
-	var mems []memory
+	var mems []procmem.Usage
 	for _, pid := range p.pids {
-		m, err := readMemory(pid)
+		m, err := procmem.Read(pid)
 		if err != nil {
 			p.ContainerError = fmt.Sprintf("shim pid %d: %v", pid, err)
-			return memory{}, false
+			return procmem.Usage{}, false
 		}
 		mems = append(mems, m)
 	}
-	return memory{
-		uss:     medianOf(mems, func(m memory) int { return m.uss }),
-		pss:     medianOf(mems, func(m memory) int { return m.pss }),
-		rss:     medianOf(mems, func(m memory) int { return m.rss }),
-		threads: medianOf(mems, func(m memory) int { return m.threads }),
+	return procmem.Usage{
+		USS:     medianOf(mems, func(m procmem.Usage) int { return m.USS }),
+		PSS:     medianOf(mems, func(m procmem.Usage) int { return m.PSS }),
+		RSS:     medianOf(mems, func(m procmem.Usage) int { return m.RSS }),
+		Threads: medianOf(mems, func(m procmem.Usage) int { return m.Threads }),
 	}, true
 }
 
-func medianOf(mems []memory, field func(memory) int) int {
+func medianOf(mems []procmem.Usage, field func(procmem.Usage) int) int {
 	v := make([]int, len(mems))
 	for i, m := range mems {
 		v[i] = field(m)

@@ -301,7 +301,7 @@ func TestFootprintNeedsTheShim(t *testing.T) {
 }
 
 // With containers running, each shim's memory comes from its own
-// smaps_rollup: private and proportional memory both below RSS (shared text
+// smaps: private and proportional memory both below RSS (shared text
 // counts in full only there), one shim process per container, and the
 // targets compare ours with containerd-shim. The floor runs as many
 // processes, without containers, and is placed between the two.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -128,19 +127,5 @@ func TestFootprintTargets(t *testing.T) {
 	ours.ContainerError = "runsc: not found"
 	if got := footprintTargets(ours, ref); len(got) != 1 || got[0].Name != "start_to_serving_p50_vs_containerd_shim_x" {
 		t.Errorf("targets without containers: %+v", got)
-	}
-}
-
-// USS and PSS of a process are parts of its RSS.
-func TestReadMemory(t *testing.T) {
-	m, err := readMemory(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.uss <= 0 || m.uss > m.rss || m.pss <= 0 || m.pss > m.rss || m.threads <= 0 {
-		t.Errorf("readMemory(self) = %+v", m)
-	}
-	if _, err := readMemory(-1); err == nil {
-		t.Error("readMemory(-1): no error")
 	}
 }

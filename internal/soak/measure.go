@@ -9,72 +9,34 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/google/gvisor-containerd-shim/internal/procmem"
 )
 
 // procFigures are what /proc says of a process.
 type procFigures struct {
 	fds, threads, ussKiB int
-	// anonKiB is the part of USS not backed by a file: heap, stacks, the
-	// runtime's own. The rest is pages of the binary that no other process
-	// has touched (the code a path runs for the first time).
+	// anonKiB is the part of USS not backed by a file (procmem.Usage).
 	anonKiB int
 }
 
 // readProc counts a process's open fds and reads its threads and USS
 // (Private_Clean + Private_Dirty of its mappings: what killing it frees).
 func readProc(pid int) (procFigures, error) {
-	var f procFigures
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
-		return f, err
+		return procFigures{}, err
 	}
-	f.fds = len(fds)
-	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	u, err := procmem.Read(pid)
 	if err != nil {
-		return f, err
+		return procFigures{}, err
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return f, err
-	}
-	fileBacked := false
-	for _, line := range strings.Split(string(smaps)+string(status), "\n") {
-		if m := smapsHeader.FindStringSubmatch(line); m != nil {
-			// A mapping's first line: address range, perms, offset, dev,
-			// inode, then its path if it maps a file.
-			fileBacked = strings.HasPrefix(m[1], "/")
-			continue
-		}
-		k, v, _ := strings.Cut(line, ":")
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.Atoi(fields[0])
-		switch k {
-		case "Private_Clean", "Private_Dirty":
-			f.ussKiB += n
-			if !fileBacked {
-				f.anonKiB += n
-			}
-		case "Threads":
-			f.threads = n
-		}
-	}
-	if f.threads == 0 {
-		return f, fmt.Errorf("pid %d: no Threads in /proc/%d/status", pid, pid)
-	}
-	return f, nil
+	return procFigures{fds: len(fds), threads: u.Threads, ussKiB: u.USS, anonKiB: u.AnonUSS}, nil
 }
-
-// smapsHeader is the first line of a mapping in /proc/<pid>/smaps; its
-// group is the path, empty for an anonymous mapping.
-var smapsHeader = regexp.MustCompile(`^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$`)
 
 // countFiles counts every entry that is not a directory under root,
 // without crossing into other filesystems (a container's rootfs, a pod's
