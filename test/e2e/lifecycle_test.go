@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd"
+	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/oci"
 
@@ -123,4 +124,36 @@ func TestTerminal(t *testing.T) {
 // size, then prints the size it has.
 func waitForSize(size string) string {
 	return `i=0; while [ "$(stty size)" != "` + size + `" ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; stty size`
+}
+
+// A container that outgrows its memory limit: the kernel's OOM killer
+// kills its sandbox in the memory cgroup runsc made for it, the TaskExit
+// says 137, and a TaskOOM (CRI's reason OOMKilled) arrives for it. On
+// cgroup v1 containerd's cgroups monitor publishes that TaskOOM, for the
+// cgroup of the pid the shim reported at Create: the sandbox's, which the
+// test checks is the right one.
+func TestOOMKill(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.event_control"); err != nil {
+		t.Skip("needs a cgroup v1 memory hierarchy")
+	}
+	e := newEnv(t)
+	c := e.container(t, "oom", oci.WithMemoryLimit(64<<20),
+		oci.WithProcessArgs("/bin/sh", "-c", "x=a; while :; do x=$x$x; done"))
+	task, statusC := e.start(t, c, cio.NullIO)
+	if st := waitExit(t, statusC); st.ExitCode() != 137 {
+		t.Fatalf("exit code %d, want 137 (SIGKILL)", st.ExitCode())
+	}
+	if _, err := task.Delete(e.ctx); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	e.events.checkExitBeforeDelete(t, c.ID())
+	var ooms int
+	for _, ev := range e.events.snapshot() {
+		if x, ok := ev.(*eventstypes.TaskOOM); ok && x.ContainerID == c.ID() {
+			ooms++
+		}
+	}
+	if ooms == 0 {
+		t.Errorf("no TaskOOM for %s: %v", c.ID(), e.events.snapshot())
+	}
 }
