@@ -117,8 +117,9 @@ func (r *Runsc) run(cmd *exec.Cmd, rio runc.IO) ([]byte, error) {
 }
 
 // runDetaching runs a command that leaves processes behind (a sandbox, its
-// gofer, an app container's process) which inherit its stdio: rio, or /dev/null. Capturing their
-// output instead would wait for those processes to exit.
+// gofer, an app container's process) which inherit its stdio: rio, or
+// /dev/null. Capturing their output instead would wait for those processes
+// to exit.
 func (r *Runsc) runDetaching(cmd *exec.Cmd, rio runc.IO) error {
 	_, err := r.runIO(cmd, rio, false)
 	return err
